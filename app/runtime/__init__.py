@@ -1,0 +1,1 @@
+"""Services shared by the GUI and the CLI: hub, hardware, fit, chat, evaluation, settings. No Qt here."""
