@@ -1,0 +1,24 @@
+"""Quality evaluation of GGUF quantizations with llama.cpp, computed like ``llama-perplexity --kl-divergence``.
+
+* :func:`measure_perplexity` - perplexity of one model on a text;
+* :func:`compare_models` - a base model (evaluated once, cached on disk) against candidates: mean/median/p99/max
+  KL divergence, share of positions with the same top token, PPL and PPL ratio, all with standard errors;
+* :func:`recommend` - the smallest candidate under a KL threshold among those that fit.
+
+Modules: ``text`` (evaluation text, chunking), ``llama_runner`` (llama.cpp decode per chunk), ``logprobs``
+(per-position maths, compact base record), ``stats`` (summaries), ``base_cache`` (on-disk cache), ``results``.
+"""
+
+from .base_cache import cache_size, clear_cache, default_cache_root
+from .compare import compare_models
+from .perplexity import measure_perplexity
+from .recommend import DEFAULT_MAX_KL, Recommendation, recommend
+from .results import CandidateResult, ComparisonReport, ModelInfo, PerplexityResult
+from .stats import Estimate, KLSummary
+from .text import EvalText, default_text_path
+
+__all__ = [
+    "CandidateResult", "ComparisonReport", "DEFAULT_MAX_KL", "Estimate", "EvalText", "KLSummary", "ModelInfo",
+    "PerplexityResult", "Recommendation", "cache_size", "clear_cache", "compare_models", "default_cache_root",
+    "default_text_path", "measure_perplexity", "recommend",
+]
