@@ -123,3 +123,17 @@ def test_recommend_smallest_fitting_file_under_threshold():
     assert none.choice is None and "q2.gguf" in none.reason
     assert recommend([q8], fits={"/m/q8.gguf": False}).choice is None
     assert recommend([]).choice is None
+
+
+def test_model_files_are_checked_before_llama_cpp_sees_them(tmp_path):
+    from app.runtime.errors import EvalModelError
+    from app.runtime.evaluate.llama_runner import check_gguf
+
+    with pytest.raises(EvalModelError, match="no such file"):
+        check_gguf(tmp_path / "missing.gguf")
+    with pytest.raises(EvalModelError, match="directory"):
+        check_gguf(tmp_path)
+    (tmp_path / "notes.gguf").write_text("hello")
+    with pytest.raises(EvalModelError, match="not a GGUF file") as exc:
+        check_gguf(tmp_path / "notes.gguf")
+    assert isinstance(exc.value, OSError) and str(tmp_path / "notes.gguf") in str(exc.value)
