@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = [scored_targets(tokens, i, n_ctx) for i in range(n)]
     records = [base_record(ours.scored_logits(c), t) for c, t in zip(chunks, targets)]  # also warms up
 
+    # flash attention on both sides: llama.cpp's default "auto" (our runner) turns it on for CPU
     theirs = {flag: Llama(model_path=str(model), n_ctx=n_ctx, n_batch=n_ctx, logits_all=flag,
-                          n_threads=args.threads, n_threads_batch=args.threads, verbose=False)
+                          n_threads=args.threads, n_threads_batch=args.threads, flash_attn=True, verbose=False)
               for flag in (True, False)}
 
     def ours_ppl(i):

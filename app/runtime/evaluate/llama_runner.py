@@ -25,6 +25,7 @@ from ..errors import EvalModelError, EvaluationError
 log = logging.getLogger(__name__)
 
 _GGUF_MAGIC = b"GGUF"
+_backend_ready = False
 
 
 def scored_range(n_ctx: int) -> tuple[int, int]:
@@ -81,7 +82,10 @@ class ChunkRunner:
         self._L = L
         self._model = self._ctx = self._batch = None
         install_log_handler()
-        L.llama_backend_init()
+        global _backend_ready
+        if not _backend_ready:
+            L.llama_backend_init()
+            _backend_ready = True
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
         self._model = L.llama_model_load_from_file(str(self.path).encode(), mparams)
