@@ -137,3 +137,19 @@ def test_model_files_are_checked_before_llama_cpp_sees_them(tmp_path):
     with pytest.raises(EvalModelError, match="not a GGUF file") as exc:
         check_gguf(tmp_path / "notes.gguf")
     assert isinstance(exc.value, OSError) and str(tmp_path / "notes.gguf") in str(exc.value)
+
+
+def test_is_base_cached(tmp_path):
+    from app.runtime.evaluate import is_base_cached
+
+    model = tmp_path / "base.gguf"
+    model.write_bytes(b"GGUF" + bytes(10))
+    text = EvalText.from_bytes(b"some text")
+    kw = dict(text=text, n_ctx=8, cache_root=tmp_path / "c")
+    assert not is_base_cached(model, **kw)
+    cache = BaseCache(model, text, 8, root=tmp_path / "c")
+    cache.save_tokens(np.arange(20, dtype=np.int32), 300)  # two chunks of 8
+    cache.save_chunk(0, _record(0))
+    assert is_base_cached(model, n_chunks=1, **kw) and not is_base_cached(model, **kw)
+    cache.save_chunk(1, _record(1))
+    assert is_base_cached(model, **kw)

@@ -138,6 +138,18 @@ def compare_models(base: str | Path, candidates: Sequence[str | Path], *,
     return report
 
 
+def is_base_cached(base: str | Path, *, text: EvalText | str | Path | None = None, n_ctx: int = 512,
+                   n_chunks: Optional[int] = None, cache_root: Optional[Path] = None) -> bool:
+    """True when :func:`compare_models` with these arguments would not need to run the base model at all."""
+    text = text if isinstance(text, EvalText) else EvalText.load(text)
+    cache = BaseCache(check_gguf(base), text, n_ctx, root=cache_root)
+    cached = cache.load_tokens()
+    if cached is None:
+        return False
+    n = chunk_count(len(cached[0]), n_ctx, n_chunks, source=text.name)
+    return all(cache.has_chunk(i) for i in range(n))
+
+
 def _require(cache: BaseCache, index: int):
     record = cache.load_chunk(index)
     if record is None:
