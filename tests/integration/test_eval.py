@@ -132,22 +132,6 @@ def test_quant_ladder_against_f16(models, cache_dir):
     assert rec.choice is report.candidates[2]  # Q6_K: the smallest under the threshold
 
 
-def test_second_candidate_reuses_the_cached_base(models, cache_dir, monkeypatch):
-    import app.runtime.evaluate.compare as compare
-
-    from app.runtime.evaluate import compare_models
-
-    compare_models(models["F16"], [], n_ctx=CTX, n_chunks=CHUNKS, n_threads=THREADS,
-                   cache_root=cache_dir / "eval-base")  # fills the cache if this test runs alone
-    calls = []
-    real = compare.base_record
-    monkeypatch.setattr(compare, "base_record", lambda *a: calls.append(1) or real(*a))
-    report = compare_models(models["F16"], [models["Q8_0"]], n_ctx=CTX, n_chunks=CHUNKS, n_threads=THREADS,
-                            cache_root=cache_dir / "eval-base")
-    assert calls == [] and report.base_chunks_computed == 0 and report.base_chunks_cached == CHUNKS
-    assert 0 < report.candidates[0].kl_mean < 0.05
-
-
 def test_cancel_keeps_finished_base_chunks(models, tmp_path):
     from app.runtime.evaluate import compare_models
     from app.runtime.evaluate.base_cache import BaseCache
@@ -185,16 +169,24 @@ def test_cancel_aborts_a_running_decode(models):
             runner.scored_logits(np.zeros(CTX, dtype=np.int32))
 
 
-def test_cli_prints_json(models, cache_dir, monkeypatch, capsys):
+def test_cli_json_for_a_second_candidate_reuses_the_cached_base(models, cache_dir, monkeypatch, capsys):
+    import app.runtime.evaluate.compare as compare
     from app.cli import eval as eval_cli
 
+    compare.compare_models(models["F16"], [], n_ctx=CTX, n_chunks=CHUNKS, n_threads=THREADS,
+                           cache_root=cache_dir / "eval-base")  # no-op after the ladder test; fills the cache alone
+    calls = []
+    real = compare.base_record
+    monkeypatch.setattr(compare, "base_record", lambda *a: calls.append(1) or real(*a))
     monkeypatch.setenv("KOMPAKT_CACHE_DIR", str(cache_dir))
     parser = argparse.ArgumentParser()
     eval_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["eval", str(models["F16"]), str(models["Q8_0"]), "--ctx", str(CTX), "--chunks",
                               str(CHUNKS), "--threads", str(THREADS), "--json", "--max-kl", "0.05"])
     assert args.run(args) == 0
+    assert calls == []
     data = json.loads(capsys.readouterr().out)
+    assert data["base_chunks_computed"] == 0 and data["base_chunks_cached"] == CHUNKS
     [cand] = data["candidates"]
     assert cand["model"]["path"] == str(models["Q8_0"]) and 0 < cand["kl_mean"]["value"] < 0.05
     assert 0 < cand["same_top"]["value"] < 1 and cand["kl_p99"] >= cand["kl_median"]
