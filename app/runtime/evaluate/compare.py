@@ -8,7 +8,6 @@ each candidate then costs one pass of its own over the same tokens, exactly like
 from __future__ import annotations
 
 import contextlib
-import logging
 import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -25,8 +24,6 @@ from .logprobs import PositionStats, base_record, compare_to_base
 from .perplexity import model_info
 from .results import CandidateResult, ComparisonReport, ModelInfo
 from .text import EvalText, chunk, chunk_count, scored_targets
-
-log = logging.getLogger(__name__)
 
 
 class _Ticker:

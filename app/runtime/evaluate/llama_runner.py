@@ -10,7 +10,6 @@ big model stops within one graph node.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from pathlib import Path
