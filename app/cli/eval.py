@@ -17,16 +17,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``eval`` and its options."""
     p = subparsers.add_parser(
         "eval", help="measure quantization quality: perplexity and KL divergence against a base model",
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Perplexity of a base GGUF and, for each candidate, its mean KL divergence from the base, the "
+                    "99th percentile and the share of positions with the same top token (like llama-perplexity "
+                    "--kl-divergence). The base pass is cached, so adding a candidate later costs one pass.")
     p.add_argument("base", metavar="BASE.gguf", help="reference model (F16/BF16/Q8_0 of the same model)")
     p.add_argument("candidates", metavar="CANDIDATE.gguf", nargs="*", help="quantized files to compare")
     p.add_argument("--text", metavar="FILE", help="evaluation text (default: bundled Python documentation excerpt)")
-    p.add_argument("--ctx", type=int, default=512, help="tokens per chunk; the second half of each is scored")
-    p.add_argument("--chunks", type=int, default=None, help="score at most N chunks (default: all the text holds)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
-    p.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to the GPU")
-    p.add_argument("--max-kl", type=float, default=None,
-                   help="also name the smallest candidate whose mean KL is at most this")
+    p.add_argument("--ctx", type=int, default=512, metavar="N",
+                   help="tokens per chunk; the second half of each is scored (default: 512)")
+    p.add_argument("--chunks", type=int, default=None, metavar="N",
+                   help="score at most N chunks (default: all the text holds)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: physical cores)")
+    p.add_argument("--gpu-layers", type=int, default=0, metavar="N", help="layers to offload to the GPU (default: 0)")
+    p.add_argument("--max-kl", type=float, default=None, metavar="KL",
+                   help="also name the smallest candidate whose mean KL is at most KL (e.g. 0.05)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cached base pass")
     p.add_argument("--json", action="store_true", help="print the full results as JSON")
     p.set_defaults(run=run)

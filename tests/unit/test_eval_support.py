@@ -153,3 +153,23 @@ def test_is_base_cached(tmp_path):
     assert is_base_cached(model, n_chunks=1, **kw) and not is_base_cached(model, **kw)
     cache.save_chunk(1, _record(1))
     assert is_base_cached(model, **kw)
+
+
+def test_cli_table_has_one_row_per_model():
+    import io
+
+    from app.cli.eval import print_table
+    from app.runtime.evaluate import ComparisonReport, Estimate
+
+    report = ComparisonReport(base=ModelInfo(path=Path("/m/f16.gguf"), file_size=2 << 20, n_params=1000,
+                                             tensor_bytes=2000),
+                              base_ppl=Estimate(11.6, 0.3), n_ctx=128, n_chunks=2, n_positions=126,
+                              text_name="python-docs.txt", candidates=[_result("q4", 1 << 20, 0.0421)],
+                              base_chunks_computed=0, base_chunks_cached=2)
+    out = io.StringIO()
+    print_table(report, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["file", "size", "bits/w", "PPL", "mean", "KL", "KL", "p99", "same", "top"]
+    assert lines[1].startswith("f16.gguf (base)") and "2.0 MiB" in lines[1] and "16.00" in lines[1]
+    assert lines[2].startswith("q4.gguf") and "0.04210" in lines[2] and "100.00" in lines[2]
+    assert "2 chunks of 128 tokens" in lines[3] and "2 from cache" in lines[3]
