@@ -46,11 +46,14 @@ def _rel_err(got, ref):
     return float(np.abs(got - ref).max() / np.abs(ref).max())
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHITECTURES + ("gemma3-multimodal",))
 def test_tiny_model_logits_match_reference(arch, tmp_path, smollm2_hf):
     from converter.convert import convert
 
-    model_dir = make_tiny_checkpoint(arch, tmp_path / "hf", smollm2_dir=smollm2_hf if arch in BPE_ARCHS else None)
+    multimodal = arch.endswith("-multimodal")
+    arch = arch.removesuffix("-multimodal")
+    model_dir = make_tiny_checkpoint(arch, tmp_path / "hf", smollm2_dir=smollm2_hf if arch in BPE_ARCHS else None,
+                                     multimodal=multimodal)
     out = tmp_path / f"{arch}.gguf"
     convert(model_dir, out, "f32")
 

@@ -193,3 +193,20 @@ def test_sentencepiece_broken_model_is_a_tokenizer_error(tmp_path):
     (tmp_path / "tokenizer.model").write_bytes(b"\x00not a sentencepiece model" * 10)
     with pytest.raises(TokenizerError, match="tokenizer.model"):
         load_tokenizer(tmp_path, {}, prefer="sentencepiece")
+
+
+def test_convert_refuses_unsupported_architecture_and_writes_nothing(tiny, tmp_path):
+    from converter.convert import convert
+
+    model_dir = tmp_path / "mamba"
+    model_dir.mkdir()
+    for f in tiny["mistral"].iterdir():
+        (model_dir / f.name).write_bytes(f.read_bytes())
+    config = json.loads((model_dir / "config.json").read_text())
+    config.update(architectures=["MambaForCausalLM"], model_type="mamba")
+    (model_dir / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out" / "m.gguf"
+    out.parent.mkdir()
+    with pytest.raises(UnsupportedArchitectureError, match="MambaForCausalLM"):
+        convert(model_dir, out, "f16")
+    assert list(out.parent.iterdir()) == []
