@@ -39,6 +39,8 @@ class Phi3(Architecture):
     def original_context(self) -> int:
         rope = self.rope_parameters
         value = rope.get("original_max_position_embeddings", self.config.get("original_max_position_embeddings"))
+        if value is None and not rope.get("long_factor"):  # early Phi-3 4k configs: nothing was extended
+            value = self.hparam("max_position_embeddings", "n_positions")
         if value is None:
             raise CheckpointError("config.json lacks original_max_position_embeddings needed for phi3",
                                   path=self._config_path)

@@ -210,3 +210,17 @@ def test_convert_refuses_unsupported_architecture_and_writes_nothing(tiny, tmp_p
     with pytest.raises(UnsupportedArchitectureError, match="MambaForCausalLM"):
         convert(model_dir, out, "f16")
     assert list(out.parent.iterdir()) == []
+
+
+def test_phi3_without_long_context_needs_no_rope_tables(tiny):
+    config = json.loads((tiny["phi3"] / "config.json").read_text())
+    del config["original_max_position_embeddings"]
+    config["rope_scaling"] = None
+    arch = get_architecture(config, path=tiny["phi3"])
+    meta = _metadata(arch)
+    assert meta["phi3.rope.scaling.original_context_length"] == meta["phi3.context_length"] == 128
+    assert "phi3.rope.scaling.attn_factor" not in meta
+    assert not any(t.name.startswith("rope_factors") for t in arch.tensor_plan(open_checkpoint(tiny["phi3"])))
+    config["rope_scaling"] = {"type": "longrope", "long_factor": [1.0] * 8, "short_factor": [1.0] * 8}
+    with pytest.raises(CheckpointError, match="original_max_position_embeddings"):
+        _metadata(get_architecture(config, path=tiny["phi3"]))
