@@ -3,7 +3,9 @@
 Differences from Llama that the converter handles:
 
 * Hugging Face stores every RMSNorm weight as ``w - 1`` and computes ``x * (1 + w)``; llama.cpp multiplies by the
-  stored weight, so 1 is added to each ``*norm.weight`` on conversion (also Gemma 2/3's extra norms).
+  stored weight, so 1 is added to each ``*norm.weight`` on conversion (also Gemma 2/3's extra norms). The sum
+  is taken in float32, as transformers computes ``1 + w.float()``; llama.cpp's converter adds in the checkpoint's
+  dtype, so from bf16 checkpoints its norms are rounded to bf16 (up to 2^-8 relative) and differ from ours.
 * The output projection is always the token embedding (llama.cpp's Gemma graph has no ``output.weight``), so a
   stray ``lm_head.weight`` (AutoAWQ leaves one) is dropped.
 * The input embedding is scaled by ``sqrt(hidden_size)`` and the FFN is GeGLU (tanh GELU): both done by
