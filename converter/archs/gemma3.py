@@ -8,14 +8,20 @@ models) and ``rope_local_base_freq`` (1e4, local layers, never scaled).
 
 The multimodal checkpoints keep the text settings under ``text_config`` (with many keys left to their defaults)
 and prefix the language-model tensors with ``language_model.``; the vision tower and projector are not converted.
+Their embedding has more rows (262208) than the tokenizer has pieces (262144); as llama.cpp's converter does,
+the embedding (and an untied output projection) is cut to the vocabulary.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, Iterator, Optional
 
 import gguf
 
+from ..hf.checkpoint import Checkpoint
+from ..tokenizer.vocab import Vocab
+from .base import PlannedTensor
 from .gemma2 import Gemma2
 
 #: Gemma3TextConfig defaults that multimodal checkpoints leave out of ``text_config``.
@@ -35,6 +41,7 @@ class Gemma3(Gemma2):
     tokenizer_kind = None  # tokenizer.model when present, else tokenizer.json (byte-level BPE)
     default_swa_period = 6
     output_is_embedding = False  # an untied lm_head is a real output projection here
+    _n_vocab: Optional[int] = None  # set by adjust_vocab, which the pipeline calls before tensor_plan
     big_model_layers = 62
 
     def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
@@ -71,6 +78,20 @@ class Gemma3(Gemma2):
             writer.add_sliding_window(int(self.hparam("sliding_window")))
             self.write_swa_pattern(writer)
         self.check_attention_scale()
+
+    def adjust_vocab(self, vocab: Vocab) -> None:
+        super().adjust_vocab(vocab)
+        self._n_vocab = len(vocab)
+
+    def tensor_plan(self, checkpoint: Checkpoint) -> Iterator[PlannedTensor]:
+        n_vocab = self._n_vocab
+        for planned in super().tensor_plan(checkpoint):
+            if (n_vocab is not None and planned.name in ("token_embd.weight", "output.weight")
+                    and planned.shape[0] > n_vocab):
+                yield replace(planned, shape=(n_vocab, *planned.shape[1:]),
+                              load=lambda load=planned.load: load()[:n_vocab])
+            else:
+                yield planned
 
     def skip(self, hf_name: str) -> bool:
         return hf_name.startswith(_SKIPPED_PREFIXES) or super().skip(hf_name.replace("language_model.", ""))
