@@ -42,22 +42,31 @@ def pre_tokenizer_hashes() -> dict[str, str]:
         return dict(json.load(f)["hashes"])
 
 
-def pre_tokenizer_hash(tokenizer_json: Path) -> str:
-    """The check-text hash of the tokenizer in ``tokenizer_json`` (encoded with special tokens, like llama.cpp)."""
+def open_tokenizer(tokenizer_json: Path):
+    """The ``tokenizers.Tokenizer`` of ``tokenizer_json``; TokenizerError if the library cannot load it."""
     from tokenizers import Tokenizer
 
     try:
-        tok = Tokenizer.from_file(str(tokenizer_json))
+        return Tokenizer.from_file(str(tokenizer_json))
     except Exception as exc:  # the tokenizers library raises a bare Exception on malformed files
-        raise TokenizerError(f"cannot load tokenizer: {str(exc).splitlines()[0] if str(exc) else exc}",
-                             path=tokenizer_json) from None
-    ids = tok.encode(CHECK_TEXT).ids
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TokenizerError(f"cannot load tokenizer: {first_line}", path=tokenizer_json) from None
+
+
+def pre_tokenizer_hash(tokenizer) -> str:
+    """The check-text hash of a ``tokenizers.Tokenizer`` (encoded with special tokens, like llama.cpp)."""
+    try:
+        ids = tokenizer.encode(CHECK_TEXT).ids
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a Rust panic inside tokenizers is a BaseException
+        raise TokenizerError(f"the tokenizer fails to encode text: {exc}") from None
     return hashlib.sha256(str(ids).encode()).hexdigest()
 
 
-def detect_pre_tokenizer(tokenizer_json: Path) -> str:
+def detect_pre_tokenizer(tokenizer_json: Path, tokenizer=None) -> str:
     """The ``tokenizer.ggml.pre`` name for ``tokenizer_json``; TokenizerError if llama.cpp would not know it."""
-    digest = pre_tokenizer_hash(tokenizer_json)
+    digest = pre_tokenizer_hash(tokenizer or open_tokenizer(tokenizer_json))
     name = pre_tokenizer_hashes().get(digest)
     if name is None:
         raise TokenizerError(f"unrecognized BPE pre-tokenizer (check-text hash {digest[:16]}…); llama.cpp would "
@@ -85,13 +94,8 @@ def encode_merges(merges: list[Any], path: Path) -> list[str]:
     raise TokenizerError("unknown format of model.merges", path=path)
 
 
-def _roundtrip(tokenizer_json: Path, texts: list[str]) -> dict[str, str]:
+def _roundtrip(tok, texts: list[str]) -> dict[str, str]:
     """decode(encode(text)) for non-normalized added tokens, as llama.cpp's converter pre-normalizes them."""
-    if not texts:
-        return {}
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(tokenizer_json))
     return {t: tok.decode(tok.encode(t, add_special_tokens=False).ids, skip_special_tokens=False) for t in texts}
 
 
@@ -113,7 +117,8 @@ def load(model_dir: str | Path, config: Mapping[str, Any]) -> Vocab:
     n_vocab = max(int(config.get("vocab_size") or 0), max(by_id) + 1)
 
     added_info = {int(a["id"]): a for a in added}
-    fixed = _roundtrip(path, [a["content"] for a in added if not a.get("normalized", False)])
+    hf_tokenizer = open_tokenizer(path)
+    fixed = _roundtrip(hf_tokenizer, [a["content"] for a in added if not a.get("normalized", False)])
     tokens: list[str] = []
     types: list[int] = []
     for i in range(n_vocab):
@@ -137,6 +142,6 @@ def load(model_dir: str | Path, config: Mapping[str, Any]) -> Vocab:
     special = read_special_tokens(model_dir, config, token_to_id=token_to_id, added_tokens=added_ids,
                                   n_vocab=n_vocab, post_processor=data.get("post_processor"))
     return Vocab(model="gpt2", tokens=tokens, token_types=[int(t) for t in types],
-                 pre=detect_pre_tokenizer(path), merges=encode_merges(model.get("merges") or [], path),
+                 pre=detect_pre_tokenizer(path, hf_tokenizer), merges=encode_merges(model.get("merges") or [], path),
                  special_ids=special.ids, add_special=special.add, chat_template=special.chat_template,
                  tokenizer_config=special.tokenizer_config)
