@@ -133,11 +133,11 @@ def with_retries(call: Callable[[], T], *, what: str, policy: RetryPolicy = DEFA
                     raise
                 raise error from exc
             wait = policy.delay(failures)
-            log.warning("%s failed (%s); retrying in %.1f s [%d/%d]", what, _short(exc), wait, failures, limit - 1)
+            log.warning("%s failed (%s); retrying in %.1f s [%d/%d]", what, short_reason(exc), wait, failures, limit - 1)
             sleep(wait, cancel)
 
 
-def _short(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -157,7 +157,7 @@ def translate(exc: BaseException, *, repo_id: str | None = None, retried: int = 
         return HubOfflineError(f"cannot reach the Hugging Face Hub at {endpoint()} ({how}); you seem to be "
                                "offline -- models already downloaded can still be used", repo_id=repo_id)
     if isinstance(exc, httpx2.TransportError):
-        return HubServerError(f"the connection to {endpoint()} kept failing ({_short(exc)}) after {retried} "
+        return HubServerError(f"the connection to {endpoint()} kept failing ({short_reason(exc)}) after {retried} "
                               "tries; run the download again to resume", repo_id=repo_id)
     if isinstance(exc, GatedRepoError):
         status = exc.response.status_code if exc.response is not None else None

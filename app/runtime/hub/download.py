@@ -119,19 +119,10 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
         shards = [str(v) for v in weight_map.values()]
     files = select_files(names, shards=shards, include=patterns, allow_pickle=allow_pickle, repo_id=repo_id)
 
-    converts = any(f.endswith(".safetensors") or is_pickle(f) for f in files)
-    if check_architecture and converts:
-        if "config.json" not in names:
-            raise UnsupportedModelError(f"{repo_id} has no config.json, so it is not a checkpoint Kompakt can "
-                                        "convert (nothing was downloaded)", repo_id=repo_id)
-        config = fetch_json(repo_id, "config.json", **common)
-        if not is_supported_architecture(config):
-            arch = architecture_name(config) or "unknown"
-            raise UnsupportedModelError(f"{repo_id} uses the {arch} architecture, which Kompakt's converter does "
-                                        "not support (nothing was downloaded)", repo_id=repo_id, architecture=arch)
-
     snapshot = hubcache.snapshot_dir(repo_id, commit, cache)
     pending = [f for f in files if not (snapshot / hubcache.safe_relative(f)).exists()]
+    if check_architecture and any(f.endswith(".safetensors") or is_pickle(f) for f in pending):
+        _check_architecture(repo_id, names, common)
     needed = 0
     for f in pending:
         sha = lfs_sha.get(f)
@@ -156,6 +147,18 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
     hubcache.write_ref(repo_id, revision or "main", commit, cache)
     log.info("downloaded %s (%d files) to %s", repo_id, len(files), snapshot)
     return snapshot
+
+
+def _check_architecture(repo_id: str, names: list[str], common: dict) -> None:
+    """Refuse, before any weight is fetched, a checkpoint whose architecture our converter does not know."""
+    if "config.json" not in names:
+        raise UnsupportedModelError(f"{repo_id} has no config.json, so it is not a checkpoint Kompakt can "
+                                    "convert (nothing was downloaded)", repo_id=repo_id)
+    config = fetch_json(repo_id, "config.json", **common)
+    if not is_supported_architecture(config):
+        arch = architecture_name(config) or "unknown"
+        raise UnsupportedModelError(f"{repo_id} uses the {arch} architecture, which Kompakt's converter does "
+                                    "not support (nothing was downloaded)", repo_id=repo_id, architecture=arch)
 
 
 def _download_file(repo_id: str, filename: str, commit: str, pointer: Path, size: Optional[int], token,

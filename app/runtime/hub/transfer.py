@@ -21,15 +21,13 @@ from typing import Callable, Optional
 
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
-from app.runtime.errors import HubDiskSpaceError, HubError, HubIntegrityError
+from app.runtime.errors import HubDiskSpaceError, HubError, HubIntegrityError, HubServerError
 from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, check, emit
 
-from ._client import TIMEOUT, RetryPolicy, is_retryable, sleep, translate
+from ._client import TIMEOUT, RetryPolicy, short_reason, is_retryable, sleep, translate
 
 log = logging.getLogger(__name__)
 
-#: Bytes read per iteration: the cancel flag and progress are checked this often.
-CHUNK_SIZE = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -127,7 +125,9 @@ def _stream_once(url: str, headers: dict[str, str], part: Path, have: int, count
                                         f"({response.headers.get('Content-Range')!r}, wanted {have})")
         try:
             with open(part, mode) as f:
-                for chunk in response.iter_bytes(CHUNK_SIZE):
+                # Unsized iteration: every piece is written as it arrives (a sized iter_bytes buffers, and a cut
+                # connection would lose the buffer), and cancel is checked at least every network read.
+                for chunk in response.iter_bytes():
                     check(cancel)
                     if chunk:
                         _write_chunk(f, chunk)
@@ -184,9 +184,12 @@ def fetch_blob(locate: Callable[[], tuple[str, dict[str, str]]], part: Path, *, 
                 error = translate(exc, repo_id=repo_id, retried=failures)
                 if error is exc:
                     raise
+                if retryable and isinstance(error, HubServerError):
+                    error = HubServerError(f"downloading {filename}: {error}; run the download again to resume",
+                                           repo_id=repo_id)
                 raise error from exc
             wait = retry.delay(failures)
-            log.warning("downloading %s: %s; resuming in %.1f s", filename, exc, wait)
+            log.warning("downloading %s: %s; resuming in %.1f s", filename, short_reason(exc), wait)
             sleep(wait, cancel)
     size = part.stat().st_size
     if expected_size is not None and size != expected_size:
