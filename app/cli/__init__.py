@@ -18,6 +18,9 @@ from app import __version__
 COMMANDS: list[str] = [
     "convert",
     "inspect",
+    "download",
+    "search",
+    "login",
 ]
 
 log = logging.getLogger("kompakt")

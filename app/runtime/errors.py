@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno
 
 
-class HubError(Exception):
-    """Base of every error raised while talking to the Hugging Face Hub or its local cache."""
+class HubError(OSError):
+    """Base of every error raised while talking to the Hugging Face Hub or its local cache (an I/O failure)."""
 
     def __init__(self, message: str, *, repo_id: str | None = None, url: str | None = None) -> None:
         self.repo_id = repo_id

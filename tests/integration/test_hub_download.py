@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import shutil
-import sys
-import types
 from collections import namedtuple
 
 import pytest
@@ -16,10 +13,9 @@ from app.runtime.errors import (HubAuthError, HubDiskSpaceError, HubNotFoundErro
 from app.runtime.hub import RetryPolicy, download_model, local_snapshot
 from app.runtime.hub import transfer
 from app.runtime.paths import hf_hub_cache
-from converter.errors import UnsupportedArchitectureError
 from converter.progress import CancelToken, Cancelled
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
-from tests.fixtures.hub_repos import sha256, tiny_repo
+from tests.fixtures.hub_repos import llama_only_registry, sha256, tiny_repo  # noqa: F401 - fixture
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.02, connect_attempts=2)
 WANTED = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
@@ -171,22 +167,9 @@ def test_stored_token_is_used(fake_hub):
     assert not any(auth for (_, p, _, auth) in fake_hub.requests if p.startswith("/cdn/"))  # token stays on the Hub
 
 
-@pytest.fixture
-def registry(monkeypatch):
-    """A stand-in converter.archs registry knowing only Llama (the real one replaces it once merged)."""
-    module = types.ModuleType("converter.archs")
-
-    def get_architecture(config, path):
-        arch = (config.get("architectures") or ["?"])[0]
-        if arch != "LlamaForCausalLM":
-            raise UnsupportedArchitectureError(arch, path=path, supported=["LlamaForCausalLM"])
-        return arch
-
-    module.get_architecture = get_architecture
-    monkeypatch.setitem(sys.modules, "converter.archs", module)
 
 
-def test_unsupported_architecture_is_refused_before_any_download(fake_hub, registry):
+def test_unsupported_architecture_is_refused_before_any_download(fake_hub, llama_only_registry):
     cfg = {"architectures": ["FancyNewForCausalLM"], "model_type": "fancy"}
     fake_hub.add_repo("acme/fancy", tiny_repo(config=cfg))
     with pytest.raises(UnsupportedModelError, match="FancyNewForCausalLM .* not support.*nothing was downloaded"):
@@ -195,7 +178,7 @@ def test_unsupported_architecture_is_refused_before_any_download(fake_hub, regis
     assert not hf_hub_cache().exists() or not list(hf_hub_cache().rglob("snapshots/*/*"))
 
 
-def test_sharded_checkpoint_downloads_exactly_the_index_shards(fake_hub, registry):
+def test_sharded_checkpoint_downloads_exactly_the_index_shards(fake_hub, llama_only_registry):
     files = tiny_repo(sharded=True)
     files["consolidated.safetensors"] = files["model-00001-of-00002.safetensors"]  # another runtime's copy
     fake_hub.add_repo("acme/sharded", files)

@@ -9,6 +9,7 @@ import logging
 
 from huggingface_hub import get_token as _hf_get_token
 from huggingface_hub import login as _hf_login
+from huggingface_hub.errors import HfHubHTTPError
 
 from app.runtime.errors import HubAuthError
 
@@ -33,12 +34,17 @@ def login(token: str) -> None:
     if not token:
         raise HubAuthError("empty token: create one at https://huggingface.co/settings/tokens")
     require_online()
+    rejected = HubAuthError("the Hub rejected this token: check it at https://huggingface.co/settings/tokens",
+                            status=401)
     try:
         _hf_login(token=token, add_to_git_credential=False)
-    except ValueError as exc:  # huggingface_hub: invalid token
-        raise HubAuthError("the Hub rejected this token: check it at https://huggingface.co/settings/tokens",
-                           status=401) from None
-    except Exception as exc:  # noqa: BLE001 - network/HTTP failures are translated, the rest propagates
+    except ValueError:  # huggingface_hub: an organization token, or otherwise unusable
+        raise rejected from None
+    except HfHubHTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 401:
+            raise rejected from None
+        raise translate(exc) from None
+    except Exception as exc:  # noqa: BLE001 - network failures are translated, the rest propagates
         error = translate(exc)
         if error is exc:
             raise
