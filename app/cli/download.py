@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     def job() -> int:
         from app.runtime.hub import download_model
+        from converter.progress import Cancelled
 
         source = resolve_source(args.repo)
         if not isinstance(source, HubRepo):
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
                 folder = download_model(source.repo_id, args.revision or source.revision, args.include, token,
                                         progress=line, cancel=cancel, allow_pickle=args.allow_pickle,
                                         check_architecture=not args.any_architecture)
+        except Cancelled:
+            line.close()
+            print("download stopped; run the same command again to resume", file=sys.stderr)
+            raise
         finally:
             line.close()
         print(folder)

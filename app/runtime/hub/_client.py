@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Connect / read timeouts for our own requests (seconds). The shared client has none by default.
-TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
+#: Connect / read timeouts for our own requests (seconds; the shared client has none by default). A stalled
+#: transfer gives up after HF_HUB_DOWNLOAD_TIMEOUT (10 s) and is retried, resuming; cancel waits at most that long.
+TIMEOUT = httpx2.Timeout(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), connect=10.0)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 

@@ -18,12 +18,12 @@ from huggingface_hub import get_hf_file_metadata
 from huggingface_hub.utils import WeakFileLock
 
 from app import __version__
-from app.runtime.errors import HubDiskSpaceError, HubOfflineError, UnsupportedModelError
+from app.runtime.errors import HubDiskSpaceError, HubError, HubOfflineError, UnsupportedModelError
 from app.runtime.paths import hf_hub_cache
 from converter.progress import CancelToken, ProgressCallback, check
 
 from . import cache as hubcache
-from ._client import DEFAULT_RETRY, RetryPolicy, api, hf_headers, is_offline, require_online, with_retries
+from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, hf_headers, is_offline, require_online, with_retries
 from .remote_files import fetch_json, file_url
 from .selection import INDEX_FILE, is_pickle, select_files
 from .support import architecture_name, is_supported_architecture
@@ -99,7 +99,8 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
         except HubOfflineError as exc:  # offline mode: a complete earlier download is still usable
             return _offline_fallback(repo_id, revision, cache, exc)
     try:
-        info = with_retries(lambda: api(token).model_info(repo_id, revision=revision, files_metadata=True),
+        info = with_retries(lambda: api(token).model_info(repo_id, revision=revision, files_metadata=True,
+                                                          timeout=TIMEOUT.read),
                             what=f"model info of {repo_id}", policy=retry, cancel=cancel, repo_id=repo_id)
     except HubOfflineError as exc:
         return _offline_fallback(repo_id, revision, cache, exc)
@@ -144,6 +145,8 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
             counter.skip(sizes.get(f) or 0)
             continue
         _download_file(repo_id, f, commit, pointer, sizes.get(f), token, counter, cancel, retry, cache)
+    counter.item = ""
+    counter.report()
     hubcache.write_ref(repo_id, revision or "main", commit, cache)
     log.info("downloaded %s (%d files) to %s", repo_id, len(files), snapshot)
     return snapshot
@@ -169,7 +172,10 @@ def _download_file(repo_id: str, filename: str, commit: str, pointer: Path, size
         return get_hf_file_metadata(url, token=token, library_name="kompakt", library_version=__version__)
 
     meta = with_retries(head, what=f"metadata of {filename}", policy=retry, cancel=cancel, repo_id=repo_id)
-    etag = meta.etag or ""
+    if not meta.etag:
+        raise HubError(f"the Hub sent no ETag for {filename} of {repo_id}: cannot store it in the cache",
+                       repo_id=repo_id)
+    etag = meta.etag
     blob = hubcache.blob_path(repo_id, etag, cache)
     expected = meta.size if meta.size is not None else size
     if not blob.exists():

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from app.runtime.errors import HubAuthError, HubNotFoundError
 from converter.progress import CancelToken
 
-from ._client import DEFAULT_RETRY, RetryPolicy, api, require_online, with_retries
+from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, require_online, with_retries
 from .remote_files import fetch_json
 from .support import architecture_name, is_supported_architecture
 
@@ -105,7 +105,8 @@ def model_info(repo_id: str, revision: str | None = None, token: str | bool | No
     when that cannot be told (no config.json, or gated and not logged in).
     """
     require_online(repo_id)
-    info = with_retries(lambda: api(token).model_info(repo_id, revision=revision, files_metadata=True),
+    info = with_retries(lambda: api(token).model_info(repo_id, revision=revision, files_metadata=True,
+                                                      timeout=TIMEOUT.read),
                         what=f"model info of {repo_id}", policy=retry, cancel=cancel, repo_id=repo_id)
     files = [RepoFile(s.rfilename, s.lfs.size if s.lfs else s.size, s.lfs.sha256 if s.lfs else None)
              for s in info.siblings or []]

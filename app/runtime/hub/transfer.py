@@ -44,6 +44,8 @@ class ByteCounter:
     """Counts bytes over a whole download and reports them with speed (last ~5 s) and time left."""
 
     WINDOW = 5.0
+    #: Seconds between reports while bytes flow (file changes and the end are always reported).
+    INTERVAL = 0.1
 
     def __init__(self, total: Optional[int], progress: Optional[ProgressCallback], stage: str = "download") -> None:
         self.total = total
@@ -54,6 +56,7 @@ class ByteCounter:
         self._new = 0  # bytes actually transferred (not found on disk), for the speed
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._started = time.monotonic()
+        self._last_report = 0.0
 
     def skip(self, n: int) -> None:
         """Count ``n`` bytes already on disk (a resumed or cached file): progress moves, speed does not."""
@@ -64,7 +67,8 @@ class ByteCounter:
         """Count ``n`` freshly downloaded bytes."""
         self.done += n
         self._new += n
-        self.report()
+        if time.monotonic() - self._last_report >= self.INTERVAL:
+            self.report()
 
     def rollback(self, n: int) -> None:
         """Forget ``n`` bytes (a partial file had to be restarted)."""
@@ -86,6 +90,7 @@ class ByteCounter:
         """Send one :class:`DownloadProgress` to the callback."""
         if self.progress is None:
             return
+        self._last_report = time.monotonic()
         speed = self.speed()
         left = None if self.total is None else max(0, self.total - self.done)
         eta = left / speed if (left is not None and speed) else None
