@@ -227,7 +227,8 @@ def test_offline_uses_local_snapshot_or_says_so(fake_hub, monkeypatch):
 
 
 def test_include_picks_a_ready_made_gguf(fake_hub):
-    fake_hub.add_repo("acme/tiny-GGUF", {"tiny-Q4_K_M.gguf": b"GGUF" + bytes(1000), "tiny-Q8_0.gguf": b"GGUF" + bytes(2000)},
+    fake_hub.add_repo("acme/tiny-GGUF", {"tiny-Q4_K_M.gguf": b"GGUF" + bytes(1000),
+                                         "tiny-Q8_0.gguf": b"GGUF" + bytes(2000)},
                       library_name="gguf", tags=["gguf"])
     snap = download_model("acme/tiny-GGUF", include="*Q4_K_M.gguf", retry=FAST)
     assert [p.name for p in snap.iterdir()] == ["tiny-Q4_K_M.gguf"]

@@ -53,7 +53,8 @@ def test_selection_takes_only_what_the_converter_reads():
 
 
 def test_selection_uses_index_shards_and_refuses_pickles():
-    names = ["config.json", "model.safetensors.index.json", "model-1.safetensors", "model-2.safetensors", "x.safetensors"]
+    names = ["config.json", "model.safetensors.index.json", "model-1.safetensors", "model-2.safetensors",
+             "x.safetensors"]
     assert select_files(names, shards=["model-1.safetensors", "model-2.safetensors", "model-1.safetensors"]) == [
         "model-1.safetensors", "model-2.safetensors", "model.safetensors.index.json", "config.json"]
     with pytest.raises(HubNotFoundError, match="shards the repo does not have"):

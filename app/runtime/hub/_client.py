@@ -134,7 +134,8 @@ def with_retries(call: Callable[[], T], *, what: str, policy: RetryPolicy = DEFA
                     raise
                 raise error from exc
             wait = policy.delay(failures)
-            log.warning("%s failed (%s); retrying in %.1f s [%d/%d]", what, short_reason(exc), wait, failures, limit - 1)
+            log.warning("%s failed (%s); retrying in %.1f s [%d/%d]", what, short_reason(exc), wait, failures,
+                        limit - 1)
             sleep(wait, cancel)
 
 

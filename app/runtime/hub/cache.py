@@ -22,6 +22,12 @@ from typing import Optional
 from app.runtime.paths import hf_hub_cache
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_ETAG_RE = re.compile(r"^[0-9A-Za-z_-][0-9A-Za-z_.-]{0,127}$")
+
+
+def is_safe_etag(etag: str) -> bool:
+    """True if a server-sent ETag can name a blob file (hex in practice; never a path)."""
+    return bool(_ETAG_RE.match(etag))
 
 
 def repo_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
@@ -36,7 +42,9 @@ def lock_path(repo_id: str, etag: str, cache_dir: Path | None = None) -> Path:
 
 
 def blob_path(repo_id: str, etag: str, cache_dir: Path | None = None) -> Path:
-    """``blobs/<etag>``."""
+    """``blobs/<etag>``; ``ValueError`` for an ETag that is not a plain file name."""
+    if not is_safe_etag(etag):
+        raise ValueError(f"refusing unsafe ETag from the server: {etag[:80]!r}")
     return repo_folder(repo_id, cache_dir) / "blobs" / etag
 
 

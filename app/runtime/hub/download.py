@@ -108,7 +108,8 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
     if not commit:
         raise UnsupportedModelError(f"the Hub gave no commit for {repo_id}", repo_id=repo_id)
     sizes = {s.rfilename: (s.lfs.size if s.lfs else s.size) for s in info.siblings or []}
-    lfs_sha = {s.rfilename: s.lfs.sha256 for s in info.siblings or [] if s.lfs}
+    lfs_sha = {s.rfilename: s.lfs.sha256 for s in info.siblings or []
+               if s.lfs and hubcache.is_safe_etag(s.lfs.sha256)}
     names = list(sizes)
     common = dict(revision=commit, token=token, cancel=cancel, retry=retry)
 
@@ -172,8 +173,8 @@ def _download_file(repo_id: str, filename: str, commit: str, pointer: Path, size
         return get_hf_file_metadata(url, token=token, library_name="kompakt", library_version=__version__)
 
     meta = with_retries(head, what=f"metadata of {filename}", policy=retry, cancel=cancel, repo_id=repo_id)
-    if not meta.etag:
-        raise HubError(f"the Hub sent no ETag for {filename} of {repo_id}: cannot store it in the cache",
+    if not meta.etag or not hubcache.is_safe_etag(meta.etag):
+        raise HubError(f"the Hub sent no usable ETag for {filename} of {repo_id}: cannot store it in the cache",
                        repo_id=repo_id)
     etag = meta.etag
     blob = hubcache.blob_path(repo_id, etag, cache)

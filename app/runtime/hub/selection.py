@@ -46,7 +46,8 @@ def safetensors_weights(names: Sequence[str], shards: Optional[Iterable[str]] = 
 
 
 def select_files(names: Sequence[str], *, shards: Optional[Iterable[str]] = None,
-                 include: Optional[Sequence[str]] = None, allow_pickle: bool = False, repo_id: str = "the repo") -> list[str]:
+                 include: Optional[Sequence[str]] = None, allow_pickle: bool = False,
+                 repo_id: str = "the repo") -> list[str]:
     """Choose the files to download from the repo's file list ``names``.
 
     ``shards`` are the shard names from ``model.safetensors.index.json`` when the repo has one. ``include`` (glob
