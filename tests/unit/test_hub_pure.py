@@ -91,3 +91,32 @@ def test_resolve_source(tmp_path):
     with pytest.raises(ValueError, match="not a GGUF"):
         resolve_source(str(text))
     assert isinstance(resolve_source(str(Path(folder))), LocalFolder)
+
+
+def test_support_check_asks_the_real_registry(smollm2_hf):
+    import json
+
+    pytest.importorskip("converter.archs", reason="the architecture registry is not merged yet")
+    from app.runtime.hub.support import is_supported_architecture
+
+    config = json.loads((smollm2_hf / "config.json").read_text())
+    assert is_supported_architecture(config)
+    assert not is_supported_architecture({**config, "architectures": ["SurelyUnknownForCausalLM"],
+                                          "model_type": "surely_unknown"})
+
+
+def test_support_check_treats_an_unusable_config_as_unsupported(monkeypatch):
+    import sys
+    import types
+
+    from app.runtime.hub.support import is_supported_architecture
+    from converter.errors import CheckpointError
+
+    registry = types.ModuleType("converter.archs")
+
+    def get_architecture(config, path):
+        raise CheckpointError("config.json lacks num_hidden_layers", path=path)
+
+    registry.get_architecture = get_architecture  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "converter.archs", registry)
+    assert is_supported_architecture({"architectures": ["LlamaForCausalLM"]}) is False

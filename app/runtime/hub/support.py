@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from converter.errors import UnsupportedArchitectureError
+from converter.errors import ConverterError, UnsupportedArchitectureError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def is_supported_architecture(config: Mapping[str, Any]) -> bool:
         get_architecture(dict(config), None)
     except UnsupportedArchitectureError:
         return False
-    except (KeyError, TypeError, ValueError) as exc:  # a config the registry cannot even read
+    except (ConverterError, KeyError, TypeError, ValueError) as exc:  # known name, but a config it cannot use
         log.debug("architecture check failed for %s: %s", architecture_name(config), exc)
         return False
     return True
