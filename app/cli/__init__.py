@@ -21,6 +21,7 @@ COMMANDS: list[str] = [
     "download",
     "search",
     "login",
+    "info",
 ]
 
 log = logging.getLogger("kompakt")

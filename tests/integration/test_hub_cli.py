@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import download, login, search
+from app.cli import download, info, login, search
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
 from tests.fixtures.hub_repos import sha256, tiny_repo
 
@@ -18,7 +18,7 @@ def kompakt(*argv: str) -> int:
     """Parse and run one of this module's subcommands (without importing the others)."""
     parser = argparse.ArgumentParser(prog="kompakt")
     sub = parser.add_subparsers(dest="command")
-    for module in (download, search, login):
+    for module in (download, search, login, info):
         module.add_parser(sub)
     args = parser.parse_args(argv)
     return args.run(args)
@@ -72,6 +72,15 @@ def test_offline_download_says_so(capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert kompakt("download", "acme/tiny") == 1
     assert "offline mode is on" in capsys.readouterr().err
+
+
+def test_info_lists_files_and_ggufs(fake_hub, capsys):
+    fake_hub.add_repo("acme/tiny-GGUF", {"config.json": tiny_repo()["config.json"],
+                                         "tiny-Q4_K_M.gguf": b"GGUF" + bytes(2044)}, card_data={"license": "mit"})
+    assert kompakt("info", "acme/tiny-GGUF") == 0
+    out = capsys.readouterr().out
+    assert "architecture: LlamaForCausalLM" in out and "licence: mit" in out
+    assert any(line.split() == ["tiny-Q4_K_M.gguf", "Q4_K_M", "2.0", "KiB"] for line in out.splitlines())
 
 
 @pytest.mark.parametrize("n, text", [(None, "?"), (999, "999"), (134_515_008, "135M"), (7_241_732_096, "7.2B")])
