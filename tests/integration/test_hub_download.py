@@ -234,3 +234,16 @@ def test_include_picks_a_ready_made_gguf(fake_hub):
     assert [p.name for p in snap.iterdir()] == ["tiny-Q4_K_M.gguf"]
     with pytest.raises(UnsupportedModelError, match="only ready-made GGUF files"):
         download_model("acme/tiny-GGUF", retry=FAST)
+
+
+def test_without_symlinks_files_are_moved_into_the_snapshot(fake_hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_SYMLINKS", True)
+    files = tiny_repo()
+    fake_hub.add_repo("acme/tiny", files)
+    snap = download_model("acme/tiny", retry=FAST)
+    weights = snap / "model.safetensors"
+    assert not weights.is_symlink() and sha256(weights) == sha256(files["model.safetensors"])
+    served = fake_hub.bytes_served
+    assert download_model("acme/tiny", retry=FAST) == snap and fake_hub.bytes_served == served
