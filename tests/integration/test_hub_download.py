@@ -247,3 +247,14 @@ def test_without_symlinks_files_are_moved_into_the_snapshot(fake_hub, monkeypatc
     assert not weights.is_symlink() and sha256(weights) == sha256(files["model.safetensors"])
     served = fake_hub.bytes_served
     assert download_model("acme/tiny", retry=FAST) == snap and fake_hub.bytes_served == served
+
+
+def test_corrupt_download_is_detected_and_discarded(fake_hub):
+    from app.runtime.errors import HubIntegrityError
+
+    repo = fake_hub.add_repo("acme/tiny", tiny_repo())
+    repo.files["model.safetensors"].sha256 = "0" * 64  # the Hub announces a checksum the bytes do not have
+    with pytest.raises(HubIntegrityError, match="sha256 mismatch"):
+        download_model("acme/tiny", retry=FAST)
+    assert not list(_blobs("acme/tiny").glob("0000*"))
+    assert local_snapshot("acme/tiny") is None
