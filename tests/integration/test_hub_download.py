@@ -70,6 +70,9 @@ def test_download_interrupted_for_good_resumes_in_a_later_call(fake_hub):
     parts = list(_blobs("acme/tiny").glob("*.incomplete"))
     assert len(parts) == 1 and parts[0].stat().st_size == 70_000
     assert local_snapshot("acme/tiny") is None  # nothing claims to be complete
+    from huggingface_hub import scan_cache_dir
+
+    assert not scan_cache_dir(hf_hub_cache()).warnings  # other tools still read the cache happily
     snap = download_model("acme/tiny", retry=FAST)
     assert sha256(snap / "model.safetensors") == sha256(files["model.safetensors"])
     assert fake_hub.served("model.safetensors") == len(files["model.safetensors"])
