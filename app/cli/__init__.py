@@ -19,6 +19,10 @@ COMMANDS: list[str] = [
     "convert",
     "inspect",
     "chat",
+    "download",
+    "search",
+    "login",
+    "info",
 ]
 
 log = logging.getLogger("kompakt")

@@ -8,7 +8,6 @@ and asks whether to drop the oldest turns.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -47,13 +46,10 @@ def add_parser(subparsers) -> None:
 
 
 def conversations_dir() -> Path:
-    """Where ``/save`` puts conversations: ``$KOMPAKT_DATA_DIR/conversations`` or the per-user data folder."""
-    base = os.environ.get("KOMPAKT_DATA_DIR")
-    if not base:
-        import platformdirs
+    """Where ``/save`` puts conversations: ``data_dir()/conversations`` (``KOMPAKT_DATA_DIR`` overrides)."""
+    from app.runtime.paths import data_dir
 
-        base = platformdirs.user_data_dir("kompakt", appauthor=False)
-    return Path(base) / "conversations"
+    return data_dir() / "conversations"
 
 
 def _settings(args: argparse.Namespace):
