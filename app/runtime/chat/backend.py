@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,16 @@ def _ensure_backend() -> None:
             _backend_ready = True
 
 
+def _llama_errors() -> str:
+    """llama.cpp's first error line since the last call, without its ``function_name:`` prefixes."""
+    from app.runtime.llama_log import take_errors
+
+    lines = take_errors()
+    if not lines:
+        return ""
+    return re.sub(r"^(?:[a-z_][a-z0-9_]*: |error loading model: )+", "", lines[0])
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Facts about a loaded model."""
@@ -69,11 +80,9 @@ class LlamaBackend:
         _ensure_backend()
         import llama_cpp
 
-        from app.runtime.llama_log import take_last_error
-
         self._ll = llama_cpp
         self.model = self.ctx = self.batch = None
-        take_last_error()
+        _llama_errors()  # forget older ones
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = 0x7FFFFFFF if settings.n_gpu_layers < 0 else settings.n_gpu_layers
 
@@ -89,7 +98,7 @@ class LlamaBackend:
         if not self.model:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled()
-            why = take_last_error() or "see the log for details"
+            why = _llama_errors() or "see the log for details"
             raise ModelFileError(f"llama.cpp cannot load this model: {why}", path=self.path)
         try:
             self._create_context()
@@ -115,11 +124,9 @@ class LlamaBackend:
         cparams.type_v = KV_CACHE_TYPES[s.type_v]
         cparams.flash_attn_type = _FLASH[s.flash_attn]
         cparams.no_perf = True
-        from app.runtime.llama_log import take_last_error
-
         self.ctx = ll.llama_init_from_model(self.model, cparams)
         if not self.ctx:
-            why = take_last_error() or "out of memory?"
+            why = _llama_errors() or "out of memory?"
             raise ChatError(f"llama.cpp cannot create a {s.n_ctx}-token context (K/V {s.type_k}/{s.type_v}, "
                             f"flash attention {s.flash_attn}): {why}")
 
