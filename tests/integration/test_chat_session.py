@@ -131,3 +131,10 @@ def test_prompt_lookup_gives_the_same_greedy_answer(smollm2_gguf, fresh):
         guessed = spec.send(text)
     assert guessed.text == plain.text
     assert guessed.stats.drafted > 0
+
+
+def test_quantized_kv_cache_with_flash_attention(smollm2_gguf):
+    settings = LoadSettings(n_ctx=256, n_threads=THREADS, type_k="q8_0", type_v="q8_0", flash_attn="on")
+    with ChatSession(smollm2_gguf, settings, sampling=SamplingSettings(temperature=0.0, max_tokens=4)) as s:
+        r = s.send("Hi!")
+        assert r.tokens and r.stats.n_ctx == 256

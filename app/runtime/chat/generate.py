@@ -180,6 +180,8 @@ def generate(backend: LlamaBackend, prompt: Sequence[int], sampling: SamplingSet
             accepted += n_ok
             if n_ok < len(drafts):
                 backend.truncate(len(backend.cached) - (len(drafts) - n_ok))
+                if len(backend.cached) < len(prompt) + len(out):  # this model's cache cannot be cut: rebuild it
+                    backend.prefill(prompt + out)
             if stop:
                 break
     finally:
