@@ -10,7 +10,7 @@ import pytest
 
 from app.runtime.chat import ChatSession, ChatWorker, LoadSettings, SamplingSettings
 from app.runtime.errors import ChatError, ModelFileError
-from converter.progress import CancelToken
+from converter.progress import CancelToken, Cancelled
 from tests.fixtures.tiny_gguf import truncate, write_tiny_gguf
 
 pytestmark = pytest.mark.integration
@@ -27,8 +27,10 @@ def test_worker_streams_cancels_and_stops_cleanly(smollm2_gguf):
     with ChatWorker() as worker:
         with pytest.raises(ChatError, match="no model"):
             worker.send("hi").result(timeout=60)
-        info = worker.load(smollm2_gguf, FAST, sampling=GREEDY).result(timeout=120)
+        reports = []
+        info = worker.load(smollm2_gguf, FAST, sampling=GREEDY, progress=reports.append).result(timeout=120)
         assert info.n_ctx == 512 and info.n_vocab == 49152
+        assert reports and reports[-1].done == 1.0 and reports[-1].stage == "load model"
 
         stream = worker.stream("send", "What is the capital of France?")
         pieces = list(stream)
@@ -64,6 +66,13 @@ def test_worker_streams_cancels_and_stops_cleanly(smollm2_gguf):
     assert not worker.thread.is_alive() and not _chat_threads()
     with pytest.raises(ChatError, match="closed"):
         worker.send("hi")
+
+
+def test_cancelled_load_raises_cancelled(smollm2_gguf):
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):
+        ChatSession(smollm2_gguf, FAST, cancel=cancel)
 
 
 @pytest.fixture(scope="module")
