@@ -47,7 +47,8 @@ class ContextFullError(ChatError):
         need = f"the prompt ({prompt_tokens} tokens) plus the answer budget ({max_tokens}) exceeds the context " \
                f"({n_ctx} tokens)"
         if turns_to_drop is None:
-            hint = "the message is too long even without earlier turns; shorten it, lower max tokens, or raise the context size"
+            hint = ("the message is too long even without earlier turns; shorten it, lower max tokens, "
+                    "or raise the context size")
         else:
             s = "" if turns_to_drop == 1 else "s"
             hint = f"drop the oldest {turns_to_drop} turn{s} to continue, or raise the context size"

@@ -2,7 +2,7 @@
 
 We skip the high-level ``llama_cpp.Llama`` class on purpose: it redirects the process's stdout/stderr while loading,
 keeps a ``n_ctx x n_vocab`` logits buffer for speculative decoding, and compiles every template in the metadata
-(failing the load on a broken one). Here the file is validated first (:mod:`app.runtime.gguf_header`), llama.cpp's
+(failing the load on a broken one). Here the file is validated first (:mod:`app.runtime.chat.model_file`), llama.cpp's
 log goes to Python logging, and the K/V cache is tracked token by token so each turn only evaluates new tokens.
 
 Not thread-safe: exactly one thread may use a :class:`LlamaBackend` (see :mod:`app.runtime.chat.worker`).
@@ -20,7 +20,7 @@ from typing import Sequence
 
 from app.runtime.chat.settings import KV_CACHE_TYPES, LoadSettings
 from app.runtime.errors import ChatError, ModelFileError
-from app.runtime.gguf_header import GGUFHeader, read_gguf_header
+from app.runtime.chat.model_file import check_model_file
 from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class LlamaBackend:
         settings.validate()
         self.path = Path(path)
         self.settings = settings
-        self.header: GGUFHeader = read_gguf_header(self.path)
+        self.header = check_model_file(self.path)  # a bad file stops here, before llama.cpp can abort on it
         _ensure_backend()
         import llama_cpp
 
