@@ -120,6 +120,8 @@ def generate(backend: LlamaBackend, prompt: Sequence[int], sampling: SamplingSet
     prompt raises :class:`Cancelled`; a cancel during the answer stops it and returns what was produced so far
     (``stop_reason == "cancelled"``). ``lookup`` is a draft model such as ``LlamaPromptLookupDecoding``.
     """
+    if lookup is not None:
+        import numpy as np
     prompt = list(prompt)
     if len(prompt) + sampling.max_tokens > backend.n_ctx:
         raise ValueError("prompt plus max_tokens exceeds the context; check before calling generate()")
@@ -161,8 +163,6 @@ def generate(backend: LlamaBackend, prompt: Sequence[int], sampling: SamplingSet
                 room = min(lookup_max, limit - len(out) - 1, backend.n_ctx - len(backend.cached) - 2,
                            backend.n_batch - 1)
                 if room > 0:
-                    import numpy as np
-
                     guess = lookup(np.asarray(prompt + out, dtype=np.intc))
                     drafts = [int(t) for t in guess[:room]]
             backend.decode([pending] + drafts, all_logits=bool(drafts))
