@@ -73,3 +73,13 @@ def test_sandbox_blocks_unsafe_access():
         ChatTemplate("{{ ''.__class__.__mro__[1].__subclasses__() }}").render(MSGS)
     with pytest.raises(TemplateError):  # immutable sandbox: no mutating the caller's data
         ChatTemplate("{{ messages.append(1) }}").render(MSGS)
+
+
+def test_template_without_system_role_gets_it_in_the_first_user_message():
+    src = ("{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role not supported') }}"
+           "{% endif %}<{{ m.role }}>{{ m.content }}{% endfor %}")
+    t = ChatTemplate(src)
+    assert t.render([{"role": "system", "content": "Be brief."}] + MSGS[:1], add_generation_prompt=False) \
+        == "<user>Be brief.\n\nHi"
+    with pytest.raises(TemplateError, match="System role not supported"):
+        t.render([{"role": "system", "content": "x"}])  # nothing to fold into

@@ -85,15 +85,33 @@ class ChatTemplate:
         ``add_generation_prompt`` appends the header that starts the assistant's answer.
         Raises :class:`TemplateError` when the template fails on this conversation.
         """
+        msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
         try:
-            return self._template.render(
-                messages=[{"role": m["role"], "content": m["content"]} for m in messages],
-                bos_token=self.bos_token, eos_token=self.eos_token, add_generation_prompt=add_generation_prompt,
-            )
+            return self._render(msgs, add_generation_prompt)
+        except TemplateError:
+            folded = _fold_system(msgs)
+            if folded is None:
+                raise
+            # Some templates (Gemma, Mistral v1...) refuse a system role: put the system prompt in the first user
+            # message, as those models' own documentation suggests.
+            return self._render(folded, add_generation_prompt)
+
+    def _render(self, msgs: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        try:
+            return self._template.render(messages=msgs, bos_token=self.bos_token, eos_token=self.eos_token,
+                                         add_generation_prompt=add_generation_prompt)
         except TemplateError:
             raise
         except Exception as exc:
             raise TemplateError(f"the model's chat template failed: {_one_line(exc)}") from None
+
+
+def _fold_system(msgs: list[dict[str, str]]) -> list[dict[str, str]] | None:
+    """``msgs`` with a leading system message merged into the first user message (None if there is none)."""
+    if len(msgs) < 2 or msgs[0]["role"] != "system" or msgs[1]["role"] != "user":
+        return None
+    first = {"role": "user", "content": f"{msgs[0]['content']}\n\n{msgs[1]['content']}"}
+    return [first] + msgs[2:]
 
 
 def _one_line(exc: BaseException) -> str:
