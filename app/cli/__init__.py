@@ -18,6 +18,7 @@ from app import __version__
 COMMANDS: list[str] = [
     "convert",
     "inspect",
+    "fit",
 ]
 
 log = logging.getLogger("kompakt")

@@ -119,6 +119,7 @@ def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers
     scores = ctx.batch * spec.n_vocab * 4
     cpu.overhead_bytes = CPU_RUNTIME_BYTES + scores + int(SAFETY_FRACTION * cpu.buffers_bytes)
     for g, dev in zip(gpus, machine.gpus):
-        g.overhead_bytes = GPU_RUNTIME_BYTES.get(dev.kind, 256 * MiB) + int(SAFETY_FRACTION * g.buffers_bytes)
+        if g.buffers_bytes:  # an unused GPU can be hidden from llama.cpp, so its runtime cost is optional
+            g.overhead_bytes = GPU_RUNTIME_BYTES.get(dev.kind, 256 * MiB) + int(SAFETY_FRACTION * g.buffers_bytes)
     shared = machine.ram_free if any(g.unified_memory for g in machine.gpus) and machine.ram_free else None
     return Estimate(ctx=ctx, gpu_layers=n_gpu_layers, devices=[cpu, *gpus], shared_budget=shared)

@@ -130,10 +130,15 @@ def weight_buffers(spec: ModelSpec, machine: Machine, n_gpu_layers: int, *, use_
             entries.append((t, devs[t.layer if t.layer is not None else 0]))
 
     out = WeightBuffers(gpu=[0] * len(machine.gpus))
+    tied_offset = next((t.offset for t in tensors if t.name == "token_embd.weight"), None) \
+        if spec.tied_output() else object()
     mapped: list[TensorInfo] = []
     gpu_mapped: dict[int, list[TensorInfo]] = {}
     for t, dev in entries:
         if dev < 0:
+            if t.name == "output.weight" and t.offset == tied_offset and not repacked(t, rules):
+                out.placement[t.name] = out.placement["token_embd.weight"]  # same buffer type: reused, no copy
+                continue
             if repacked(t, rules):
                 out.cpu_repack += pad(t.nbytes, CPU_ALIGNMENT)
                 out.placement[t.name] = "CPU_REPACK"
