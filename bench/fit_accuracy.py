@@ -28,7 +28,7 @@ from app.runtime.hardware import cpu_isa, detect_llama_devices  # noqa: E402
 
 MiB = 1 << 20
 REL_TOL, ABS_TOL = 0.03, 16 * MiB
-COMPONENTS = ("model:CPU_Mapped", "model:CPU_REPACK", "KV:CPU", "compute:CPU", "output:CPU")
+COMPONENTS = ("model:CPU_Mapped", "model:CPU", "model:CPU_REPACK", "KV:CPU", "compute:CPU", "output:CPU")
 
 
 @dataclass
@@ -58,7 +58,8 @@ def estimated_components(path: Path, ctx: ContextParams, isa: str) -> dict[str, 
     """The estimator's figures under the same keys as measure_buffers."""
     est = estimate(spec_from_gguf(path), Machine(ram_free=0, cpu_isa=isa), ctx, 0)
     cpu = est.devices[0]
-    return {"model:CPU_Mapped": cpu.model_bytes - cpu.repack_bytes, "model:CPU_REPACK": cpu.repack_bytes,
+    weights = "model:CPU_Mapped" if ctx.use_mmap else "model:CPU"
+    return {weights: cpu.model_bytes - cpu.repack_bytes, "model:CPU_REPACK": cpu.repack_bytes,
             "KV:CPU": cpu.kv_bytes, "compute:CPU": cpu.compute_bytes, "output:CPU": cpu.output_bytes}
 
 
@@ -76,6 +77,8 @@ def build_models(workdir: Path, quick: bool) -> dict[str, Path]:
         models[f"smollm2-{q}"] = dst
     models["tiny-llama-wideffn"] = write_tiny_gguf(workdir / "tiny-llama.gguf",
                                                    TinyConfig(n_vocab=512, n_embd=256, n_ff=8192))
+    models["tiny-llama-q4_0"] = write_tiny_gguf(workdir / "tiny-q4_0.gguf",
+                                                TinyConfig(n_vocab=1024, n_embd=512, n_ff=1536, weight_type="Q4_0"))
     models["tiny-gemma3-iswa"] = write_tiny_gguf(
         workdir / "tiny-gemma3.gguf", TinyConfig(arch="gemma3", n_vocab=1024, n_embd=256, n_layer=6, n_head=4,
                                                  n_head_kv=1, head_dim=128, n_ff=512, sliding_window=512))
@@ -89,14 +92,15 @@ def configs(name: str, quick: bool) -> list[ContextParams]:
     if not quick:
         kvs += [(True, "q4_0", "q4_0"), (False, "q8_0", "f16")]
     swa = (True, False) if "gemma3" in name else (True,)
-    return [ContextParams(n_ctx=c, flash_attn=fa, type_k=k, type_v=v, swa_full=s)
+    grid = [ContextParams(n_ctx=c, flash_attn=fa, type_k=k, type_v=v, swa_full=s)
             for c in ctxs for fa, k, v in kvs for s in swa]
+    return grid + [ContextParams(n_ctx=ctxs[-1], use_mmap=False)]
 
 
 def describe(ctx: ContextParams) -> str:
     """Short label of a configuration."""
     label = f"ctx={ctx.n_ctx} fa={'on' if ctx.flash_attn else 'off'} kv={ctx.type_k}/{ctx.type_v}"
-    return label + ("" if ctx.swa_full else " swa=window")
+    return label + ("" if ctx.swa_full else " swa=window") + ("" if ctx.use_mmap else " no-mmap")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 est = estimated_components(path, ctx, isa)
                 for comp in COMPONENTS:
                     if comp in measured or est.get(comp):
-                        rows.append(Row(name, describe(ctx), comp, measured.get(comp, 0.0), est[comp]))
+                        rows.append(Row(name, describe(ctx), comp, measured.get(comp, 0.0), est.get(comp, 0.0)))
     print(f"CPU repack rules: {isa}")
     print(f"{'model':20} {'configuration':38} {'component':17} {'llama.cpp':>10} {'estimate':>10} "
           f"{'error':>9} {'rel':>7}")

@@ -11,7 +11,7 @@ from app.runtime.fit.devices import GpuDevice, Machine
 from app.runtime.fit.ggml_types import nbytes, pad, row_size
 from app.runtime.fit.kv_cache import kv_bytes, layer_cells
 from app.runtime.fit.model import ModelSpec, TensorInfo, swa_layers_from_pattern
-from app.runtime.fit.weights import gpu_alloc_size, layer_devices, repacked, weight_buffers
+from app.runtime.fit.weights import gpu_alloc_size, layer_devices, repacked, tensor_placement, weight_buffers
 
 MiB = 1 << 20
 
@@ -159,8 +159,9 @@ def test_weight_buffers_mapped_range_and_repack():
                      head_dim_k=[64], head_dim_v=[64], n_ff=[256], tensors=tensors)
     wb = weight_buffers(spec, Machine(0, cpu_isa="avx2"), 0)
     assert wb.cpu_repack == q  # the Q4_0 matrix and...
-    assert wb.placement["blk.0.attn_q.weight"] == "CPU_REPACK"
-    assert wb.placement["output.weight"] == "CPU_Mapped"  # ...the tied Q8_0 output is not repacked on x86
+    where = tensor_placement(spec, Machine(0, cpu_isa="avx2"), 0)
+    assert where["blk.0.attn_q.weight"] == "CPU_REPACK" and where["token_embd.weight"] == "CPU_Mapped"
+    assert where["output.weight"].startswith("CPU (shared")  # ...the tied Q8_0 output is not repacked on x86
     assert wb.cpu_mapped == 279552 + q + 1024  # the mapping spans the repacked tensor's bytes too
     none = weight_buffers(spec, Machine(0, cpu_isa="none"), 0, use_mmap=False)
     assert none.cpu_repack == 0 and none.cpu == 278528 + 1024 + q + 1024  # tied output reuses token_embd
