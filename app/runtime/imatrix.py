@@ -27,8 +27,7 @@ from converter.progress import CancelToken, Cancelled, Progress, ProgressCallbac
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_DIR = Path(__file__).resolve().parents[2] / "resources" / "calibration"
-DEFAULT_CALIBRATION = CALIBRATION_DIR / "kompakt-calibration.txt"
+DEFAULT_CALIBRATION_NAME = "kompakt-calibration.txt"
 MIN_TOKENS_PER_MATMUL = 16  # llama-imatrix ignores smaller batches, and so do we
 
 
@@ -204,7 +203,9 @@ class _Collector:
 
 def default_calibration_text() -> str:
     """The calibration text shipped with Kompakt (written for the project; see resources/calibration/README)."""
-    return DEFAULT_CALIBRATION.read_text(encoding="utf-8")
+    from app.runtime.resources import resource_path
+
+    return resource_path("calibration", DEFAULT_CALIBRATION_NAME).read_text(encoding="utf-8")
 
 
 
@@ -221,7 +222,7 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
 
     install_log_handler()
     if text is None:
-        text, dataset = default_calibration_text(), dataset or DEFAULT_CALIBRATION.name
+        text, dataset = default_calibration_text(), dataset or DEFAULT_CALIBRATION_NAME
     ggml = _GGML()
     collector = _Collector(ggml, process_output)
     # both ctypes callbacks stay referenced in this frame for as long as llama.cpp may call them
