@@ -188,21 +188,21 @@ _SCALAR = {
 }
 
 
-def _encode_str(text: str) -> bytes:
+def encode_str(text: str) -> bytes:
     data = text.encode("utf-8")
     return struct.pack("<Q", len(data)) + data
 
 
 def _encode_value(vtype: GGUFValueType, value: object) -> bytes:
     if vtype == GGUFValueType.STRING:
-        return _encode_str(str(value))
+        return encode_str(str(value))
     return struct.pack(_SCALAR[vtype], value)
 
 
 def encode_kv(key: str, value: object, vtype: GGUFValueType,
               item_type: Optional[GGUFValueType] = None) -> KV:
     """Encode one pair; arrays take ``vtype=ARRAY`` and the element type in ``item_type``."""
-    out = [_encode_str(key), struct.pack("<I", int(vtype))]
+    out = [encode_str(key), struct.pack("<I", int(vtype))]
     if vtype == GGUFValueType.ARRAY:
         assert item_type is not None, "arrays need an item type"
         items = list(value)  # type: ignore[call-overload]
@@ -258,7 +258,7 @@ class GGUFStreamWriter:
         offset = 0
         for t in self.tensors:
             dims = _n_dims(t.shape)
-            header.append(_encode_str(t.name))
+            header.append(encode_str(t.name))
             header.append(struct.pack(f"<I{dims}QIQ", dims, *t.shape[:dims], int(t.type), offset))
             offset += self._padded(t.nbytes)
         blob = b"".join(header)
