@@ -153,3 +153,14 @@ def unpack_2bit(qs: np.ndarray) -> np.ndarray:
     q = qs.reshape(qs.shape[0], 2, 1, 32)
     shifts = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
     return ((q >> shifts) & 3).reshape(qs.shape[0], 256)
+
+
+def importance_weights(X: np.ndarray, qw: np.ndarray, sigma_factor: int) -> np.ndarray:
+    """The K-quant imatrix weights ``qw * sqrt(sigma2 + x^2)`` with ``sigma2 = factor * sum(x^2) / 256`` over each
+    super-block. ``X`` is (sub, n_sub, n) position-first, ``qw`` the matching (n, 256) importance."""
+    sigma2 = F32(sigma_factor) * block_sumsq(X) / F32(QK_K)  # 1.0f * s is exact
+    W = X * X
+    W += sigma2
+    np.sqrt(W, out=W)
+    W *= to_positions(qw, X.shape[0])
+    return W

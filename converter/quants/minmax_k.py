@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, block_sumsq, fp16, nearest_int, seq_sum, to_positions
+from .common import F32, fp16, importance_weights, nearest_int, seq_sum, to_positions
 from .search import make_qkx, make_qp_quants
 
 # ref path search parameters (rmin, rdelta, nstep) by nmax; the imatrix path always uses (-0.9, 0.05, 36)
@@ -77,11 +77,7 @@ def quantize_minmax(xs: np.ndarray, qw: Optional[np.ndarray], nmax: int, clamp_q
             lm = np.minimum(nearest_int(inv_min * mins).astype(np.uint8), 63)
             d_block, m_block = max_scale / F32(63), max_min / F32(63)
         else:
-            sigma2 = F32(2) * block_sumsq(X) / F32(256)
-            W = X * X
-            W += sigma2
-            np.sqrt(W, out=W)
-            W *= to_positions(qw, 32)
+            W = importance_weights(X, qw, 2)
             sw = seq_sum(W)
             scales, mins, L = make_qkx(X, W, nmax, -0.9, 0.05, 36)
             d_block, ls = make_qp_quants(scales, 63, sw)

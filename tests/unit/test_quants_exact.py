@@ -11,7 +11,7 @@ from tests.fixtures.quant_inputs import importance, real_rows, synthetic_cases
 
 pytestmark = pytest.mark.integration  # the oracle is llama.cpp's libggml-base
 
-K_TYPES = [T.Q4_K, T.Q5_K, T.Q6_K]
+K_TYPES = [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]
 LEGACY_TYPES: list[T] = []
 ALL_TYPES = K_TYPES + LEGACY_TYPES
 CASES = synthetic_cases(512)
