@@ -94,7 +94,7 @@ def _quantize_with_gguf(rows: np.ndarray, qtype: GGMLQuantizationType) -> np.nda
 
 
 def _register_families() -> None:
-    from . import q2_k, q3_k, q4_k, q5_k, q6_k  # noqa: F401  (each module registers itself)
+    from . import legacy, q2_k, q3_k, q4_k, q5_k, q6_k  # noqa: F401  (each module registers itself)
 
 
 _register_families()

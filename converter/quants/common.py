@@ -41,7 +41,8 @@ def seq_sum(a: np.ndarray) -> np.ndarray:
 
 def fp16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``GGML_FP32_TO_FP16`` (round to nearest even) and back: (float16 array, its float32 value)."""
-    h = np.asarray(v, dtype=F32).astype(np.float16)
+    with np.errstate(over="ignore"):  # beyond 65504 is inf, as in C
+        h = np.asarray(v, dtype=F32).astype(np.float16)
     return h, h.astype(F32)
 
 
@@ -66,23 +67,32 @@ def roundf(v: np.ndarray) -> np.ndarray:
 
 
 def first_absmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(amax, max) over axis 0 the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them:
-    ``max`` keeps its sign and is the first element reaching the largest magnitude."""
+    """(amax, max) over axis 0 the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them from
+    ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is +0.0
+    when every element is a zero."""
     ax = np.abs(x)
     idx = np.argmax(ax, axis=0)[None]
-    return np.take_along_axis(ax, idx, 0)[0], np.take_along_axis(x, idx, 0)[0]
+    amax = np.take_along_axis(ax, idx, 0)[0]
+    return amax, np.where(amax > 0, np.take_along_axis(x, idx, 0)[0], F32(0))
 
 
 def seq_min(x: np.ndarray) -> np.ndarray:
     """Minimum over axis 0 like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a zero,
     it is the first zero in index order, with its sign."""
-    mn = x.min(axis=0)
-    zero = mn == 0
+    return _first_zero_sign(x, x.min(axis=0))
+
+
+def seq_max(x: np.ndarray) -> np.ndarray:
+    """Maximum over axis 0 like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
+    return _first_zero_sign(x, x.max(axis=0))
+
+
+def _first_zero_sign(x: np.ndarray, extreme: np.ndarray) -> np.ndarray:
+    zero = extreme == 0
     if zero.any():
         first = np.argmax(x == 0, axis=0)[None]
-        signed = np.take_along_axis(x, first, 0)[0]
-        mn = np.where(zero, signed, mn)
-    return mn
+        extreme = np.where(zero, np.take_along_axis(x, first, 0)[0], extreme)
+    return extreme
 
 
 def block_weights(imatrix: Optional[np.ndarray], block: int, first_block: int, n_blocks: int,
@@ -125,11 +135,12 @@ def block_sumsq(X: np.ndarray) -> np.ndarray:
 
 
 def quantize_in_chunks(rows: np.ndarray, imatrix: Optional[np.ndarray], block: int, dtype: np.dtype,
-                       kernel, chunk: int) -> np.ndarray:
+                       kernel, chunk: int, per_block: Optional[np.ndarray] = None) -> np.ndarray:
     """Run ``kernel(xs, qw, out)`` over chunks of at most ``chunk`` blocks of ``rows`` (n_rows, n_per_row).
 
     ``xs`` is (n, block) float32, ``qw`` the matching (n, block) importance weights or None, ``out`` the (n,)
-    structured block array to fill. Returns the uint8 bytes of all blocks, row after row."""
+    structured block array to fill; with ``per_block`` (one value per block) the kernel also gets its slice.
+    Returns the uint8 bytes of all blocks, row after row."""
     n_rows, n_per_row = rows.shape
     per_row = n_per_row // block
     total = n_rows * per_row
@@ -137,7 +148,10 @@ def quantize_in_chunks(rows: np.ndarray, imatrix: Optional[np.ndarray], block: i
     out = np.zeros(total, dtype=dtype)
     for start, stop in chunks(total, chunk):
         qw = block_weights(imatrix, block, start, stop - start, per_row)
-        kernel(flat[start:stop], qw, out[start:stop])
+        if per_block is None:
+            kernel(flat[start:stop], qw, out[start:stop])
+        else:
+            kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
     return out.view(np.uint8)
 
 

@@ -12,7 +12,7 @@ from tests.fixtures.quant_inputs import importance, real_rows, synthetic_cases
 pytestmark = pytest.mark.integration  # the oracle is llama.cpp's libggml-base
 
 K_TYPES = [T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]
-LEGACY_TYPES: list[T] = []
+LEGACY_TYPES = [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0]
 ALL_TYPES = K_TYPES + LEGACY_TYPES
 CASES = synthetic_cases(512)
 
