@@ -34,6 +34,27 @@ def nearest_int(v: np.ndarray) -> np.ndarray:
     return bits
 
 
+_RINT_SAFE = F32(2097152.0)  # 2**21: below 2**22 np.rint and the magic trick agree exactly
+
+
+try:  # the clip ufunc itself: np.clip's Python wrapper costs as much as the work on a cache-sized chunk
+    from numpy._core.umath import clip as _clip
+except ImportError:  # pragma: no cover - other NumPy layouts
+    _clip = np.clip
+
+
+def round_labels(v: np.ndarray, lo: int, hi: int, bound: np.ndarray) -> np.ndarray:
+    """``MAX(lo, MIN(hi, nearest_int(v)))`` as float32, computed in place in ``v``.
+
+    ``bound`` (per column) must bound ``|v|``; where it proves ``|v| < 2**21`` everywhere the cheap ``np.rint``
+    is exact, otherwise (huge, infinite or NaN values, as denormal inputs make) the bit trick is used."""
+    if np.all(bound < _RINT_SAFE):
+        np.rint(v, out=v)
+    else:
+        v[...] = nearest_int(v)
+    return _clip(v, F32(lo), F32(hi), out=v)
+
+
 def seq_sum(a: np.ndarray) -> np.ndarray:
     """Sum over axis 0 in index order (a C ``for`` loop); NumPy adds the rows one after another."""
     return np.add.reduce(a, axis=0)

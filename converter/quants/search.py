@@ -13,21 +13,21 @@ from typing import Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, first_absmax, nearest_int, seq_min, seq_sum
+from .common import F32, GROUP_MAX_EPS, first_absmax, nearest_int, round_labels, seq_min, seq_sum
 
 
-def _err(x: np.ndarray, w: np.ndarray, scale: np.ndarray, lf: np.ndarray, mn: np.ndarray,
-         use_mad: bool) -> np.ndarray:
-    """sum_i w * f(scale*L + min - x), f = |.| or square, in order."""
-    diff = scale * lf
-    diff += mn
-    diff -= x
+def _err(x: np.ndarray, w: np.ndarray, scale: np.ndarray, lf: np.ndarray, mn: np.ndarray, use_mad: bool,
+         tmp: np.ndarray) -> np.ndarray:
+    """sum_i w * f(scale*L + min - x), f = |.| or square, in order (``tmp`` is scratch shaped like x)."""
+    np.multiply(lf, scale, out=tmp)
+    tmp += mn
+    tmp -= x
     if use_mad:
-        np.abs(diff, out=diff)
+        np.abs(tmp, out=tmp)
     else:
-        diff *= diff
-    diff *= w
-    return seq_sum(diff)
+        tmp *= tmp
+    tmp *= w
+    return seq_sum(tmp)
 
 
 def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int,
@@ -35,31 +35,39 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     """``make_qkx2_quants`` / ``make_qkx3_quants`` (identical once the weights are given): an asymmetric
     ``x ~ scale*L + min`` fit searched over ``nstep + 1`` inverse scales.
 
-    Returns (scale, the_min = -min, L as uint8 shaped like x)."""
+    Returns (scale, the_min = -min, L as uint8 shaped like x). Rather than copying labels on every improvement,
+    the (iscale, min) that produced the best labels are kept and the labels recomputed once at the end."""
+    tmp = w * x
     sum_w = seq_sum(w)
-    sum_x = seq_sum(w * x)
-    mn = seq_min(x)
+    sum_x = seq_sum(tmp)
+    lo_x = seq_min(x)
     mx = x.max(axis=0)
-    mn = np.where(mn > 0, F32(0), mn)
+    mn = np.where(lo_x > 0, F32(0), lo_x)
     flat = mx <= mn
     mn_flat = mn
     fnmax = F32(nmax)
+    lf = np.empty_like(x)
+    wl = np.empty_like(x)
+
+    def labels(iscale: np.ndarray, mn: np.ndarray) -> np.ndarray:
+        np.subtract(x, mn, out=lf)
+        np.multiply(lf, iscale, out=lf)
+        return round_labels(lf, 0, nmax, np.abs(iscale) * np.maximum(mx - mn, mn - lo_x))
+
     with np.errstate(all="ignore"):
         iscale = fnmax / (mx - mn)
         scale = F32(1) / iscale
-        lab = nearest_int(iscale * (x - mn))
-        np.clip(lab, 0, nmax, out=lab)
-        L = lab.astype(np.uint8)
-        best = _err(x, w, scale, lab.astype(F32), mn, use_mad)
+        best = _err(x, w, scale, labels(iscale, mn), mn, use_mad, tmp)
+        best_iscale, best_mn = iscale, mn
         for step in range(nstep + 1):
             iscale = (F32(rmin) + F32(rdelta) * F32(step) + fnmax) / (mx - mn)
-            lab = nearest_int(iscale * (x - mn))
-            np.clip(lab, 0, nmax, out=lab)
-            lf = lab.astype(F32)
-            wl = w * lf
+            labels(iscale, mn)
+            np.multiply(w, lf, out=wl)
             sum_l = seq_sum(wl)
-            sum_l2 = seq_sum(wl * lf)
-            sum_xl = seq_sum(wl * x)
+            np.multiply(wl, lf, out=tmp)
+            sum_l2 = seq_sum(tmp)
+            np.multiply(wl, x, out=tmp)
+            sum_xl = seq_sum(tmp)
             D = sum_w * sum_l2 - sum_l * sum_l
             this_scale = (sum_w * sum_xl - sum_x * sum_l) / D
             this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D
@@ -67,13 +75,15 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
             if pos.any():
                 this_min = np.where(pos, F32(0), this_min)
                 this_scale = np.where(pos, sum_xl / sum_l2, this_scale)
-            cur = _err(x, w, this_scale, lf, this_min, use_mad)
+            cur = _err(x, w, this_scale, lf, this_min, use_mad, tmp)
             better = (D > 0) & (cur < best)
             if better.any():
-                np.copyto(L, lab, where=better, casting="unsafe")
+                best_iscale = np.where(better, iscale, best_iscale)
+                best_mn = np.where(better, mn, best_mn)       # the min these labels were computed with
                 best = np.where(better, cur, best)
                 scale = np.where(better, this_scale, scale)
                 mn = np.where(better, this_min, mn)
+        L = labels(best_iscale, best_mn).astype(np.uint8)
     if flat.any():
         L[:, flat] = 0
         scale = np.where(flat, F32(0), scale)
@@ -90,30 +100,36 @@ def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[
     w = x * x if qw is None else qw
     wx = w * x
     fnmax = F32(nmax)
+    lf = np.empty_like(x)
+    tmp = np.empty_like(x)
 
-    def candidate(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lab = nearest_int(iscale * x)
-        np.clip(lab, -nmax, nmax - 1, out=lab)
-        lf = lab.astype(F32)
-        sumlx = seq_sum(wx * lf)
-        wl = w * lf
-        wl *= lf
-        return lab, sumlx, seq_sum(wl)
+    def candidate(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        np.multiply(x, iscale, out=lf)
+        round_labels(lf, -nmax, nmax - 1, np.abs(iscale) * amax)
+        np.multiply(wx, lf, out=tmp)
+        sumlx = seq_sum(tmp)
+        np.multiply(w, lf, out=tmp)
+        np.multiply(tmp, lf, out=tmp)
+        return sumlx, seq_sum(tmp)
 
     with np.errstate(all="ignore"):
-        lab, sumlx, suml2 = candidate(-fnmax / mx)
-        L = lab + nmax
+        best_iscale = -fnmax / mx
+        sumlx, suml2 = candidate(best_iscale)
         scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
         best = scale * sumlx
         for step in range(-9, 10):
             if step == 0:
                 continue
-            lab, sumlx, suml2 = candidate(-(fnmax + F32(0.1) * F32(step)) / mx)
+            iscale = -(fnmax + F32(0.1) * F32(step)) / mx
+            sumlx, suml2 = candidate(iscale)
             better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
             if better.any():
-                np.copyto(L, lab + nmax, where=better)
+                best_iscale = np.where(better, iscale, best_iscale)
                 scale = np.where(better, sumlx / suml2, scale)
                 best = np.where(better, scale * sumlx, best)
+        np.multiply(x, best_iscale, out=lf)        # the best candidate's labels, recomputed once
+        round_labels(lf, -nmax, nmax - 1, np.abs(best_iscale) * amax)
+    L = lf.astype(np.int32) + nmax
     if zero.any():
         L[:, zero] = 0
         scale = np.where(zero, F32(0), scale)
