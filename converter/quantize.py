@@ -87,6 +87,8 @@ def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *,
 
 def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathLike], **kwargs) -> list[Path]:
     """Quantize ``src`` to several mixes (``{"Q4_K_M": path, "Q8_0": path2}``) reading it once."""
+    for mix in outputs:
+        get_mix(mix)  # reject a bad type name before touching the file
     layout = read_layout(src)
     path = str(Path(src).resolve())
     tensors = [InputTensor(t.name, t.shape, t.type, path=path, offset=t.offset) for t in layout.tensors]
