@@ -7,6 +7,7 @@ each target. Everything here is picklable and imports only NumPy, gguf and :mod:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -86,8 +87,10 @@ def to_float32(raw: np.ndarray, qtype: GGMLQuantizationType, n_per_row: int,
     return flat.reshape(-1, n_per_row)
 
 
-def run_job(job: Job) -> list[np.ndarray]:
-    """Quantize the job's rows to every target; returns one uint8 array per target."""
+def run_job(job: Job) -> tuple[list[np.ndarray], float]:
+    """Quantize the job's rows to every target; returns one uint8 array per target and the CPU seconds spent."""
+    started = time.process_time()
     rows = job.rows
     data = to_float32(rows.raw(), rows.type, rows.n_per_row, job.allow_requantize)
-    return [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]
+    out = [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]
+    return out, time.process_time() - started

@@ -74,7 +74,8 @@ class Output:
 def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *, imatrix: ImatrixArg = None,
                   overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
                   allow_requantize: bool = False, pure: bool = False,
-                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Path:
+                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                  stats: Optional[dict] = None) -> Path:
     """Quantize the GGUF ``src`` to ``dst`` with mix ``ftype`` (``"Q4_K_M"``, ...); returns ``dst``.
 
     ``imatrix``: a file (GGUF or legacy .dat), an :class:`ImportanceMatrix`, or ``{tensor name: weights}``.
@@ -82,7 +83,8 @@ def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *,
     (default: all cores).
     """
     return quantize_ladder(src, {ftype: dst}, imatrix=imatrix, overrides=overrides, threads=threads,
-                           allow_requantize=allow_requantize, pure=pure, progress=progress, cancel=cancel)[0]
+                           allow_requantize=allow_requantize, pure=pure, progress=progress, cancel=cancel,
+                           stats=stats)[0]
 
 
 def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathLike], **kwargs) -> list[Path]:
@@ -99,10 +101,12 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
                      outputs: Mapping[str, str | os.PathLike], *, imatrix: ImatrixArg = None,
                      overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
                      allow_requantize: bool = False, pure: bool = False, alignment: int = 32,
-                     progress: Optional[ProgressCallback] = None,
-                     cancel: Optional[CancelToken] = None) -> list[Path]:
+                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                     stats: Optional[dict] = None) -> list[Path]:
     """Write one quantized GGUF per ``outputs`` entry from metadata ``kv`` (encoded pairs, in file order;
-    ``values`` their decoded values, for the architecture facts) and ``tensors``."""
+    ``values`` their decoded values, for the architecture facts) and ``tensors``.
+
+    ``stats``, if given, receives ``quantize_cpu_s``: CPU seconds spent quantizing (summed over workers)."""
     outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
     if not outs:
         raise QuantizationError("no output requested")
@@ -123,10 +127,12 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
             out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
             writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
         pool = stack.enter_context(_pool(n_workers))
-        _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
-                stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
+        cpu = _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
+                      stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
         for w in writers:
             w.close()
+    if stats is not None:
+        stats["quantize_cpu_s"] = cpu
     return [o.path for o in outs]
 
 
@@ -237,17 +243,22 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
             yield _Piece(t, index, k == len(bounds) - 1, rows, job, copy)
 
 
-def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress, cancel):
+def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress,
+            cancel) -> float:
     total = len(ordered)
     pending: deque = deque()
     max_inflight = 1 if pool is None else 2 * n_workers
+    cpu = 0.0
 
     def finish_one() -> None:
+        nonlocal cpu
         piece, future = pending.popleft()
         try:
-            results = iter(future.result() if future is not None else (run_job(piece.job) if piece.job else []))
+            done = future.result() if future is not None else (run_job(piece.job) if piece.job else ([], 0.0))
         except ConverterError as exc:
             raise QuantizationError(f"tensor {piece.tensor.name}: {exc}") from exc
+        cpu += done[1]
+        results = iter(done[0])
         raw = piece.rows.raw() if any(piece.copy) else None
         for writer, copy in zip(writers, piece.copy):
             writer.write(raw if copy else next(results))
@@ -265,3 +276,4 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
     while pending:
         check(cancel)
         finish_one()
+    return cpu
