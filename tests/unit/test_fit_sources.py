@@ -106,16 +106,16 @@ def test_hf_errors(tmp_path):
     with pytest.raises(CheckpointError, match="config.json"):
         spec_from_hf_folder(tmp_path, "Q4_K_M")
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="invalid JSON"):
+    with pytest.raises(CheckpointError, match="not valid JSON"):
         spec_from_hf_folder(tmp_path, "Q4_K_M")
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     with pytest.raises(CheckpointError, match="safetensors"):
         spec_from_hf_folder(tmp_path, "Q4_K_M")
     (tmp_path / "model.safetensors").write_bytes(b"\x05")
-    with pytest.raises(CheckpointError, match="truncated"):
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
         spec_from_hf_folder(tmp_path, "Q4_K_M")
     with pytest.raises(UnsupportedArchitectureError):
-        spec_from_checkpoint_meta({"architectures": ["NoSuchForCausalLM"]}, [], "Q4_K_M")
+        spec_from_checkpoint_meta({"architectures": ["NoSuchForCausalLM"]}, [("w", "F32", (2, 2))], "Q4_K_M")
     ok = tmp_path / "ok"
     ok.mkdir()
     with pytest.raises(ValueError, match="unknown quantization"):
@@ -125,14 +125,14 @@ def test_hf_errors(tmp_path):
 def test_hub_repo_id_goes_through_hub_module(tmp_path, monkeypatch):
     folder = _hf_folder(tmp_path)
     config = json.loads((folder / "config.json").read_text())
-    from app.runtime.fit.hf_source import read_safetensors_header
+    from converter.hf.safetensors import read_header
 
-    tensors = read_safetensors_header(folder / "model.safetensors")
+    tensors, _ = read_header(folder / "model.safetensors")
     calls = []
 
     def remote_checkpoint_meta(repo_id, revision=None, token=None):
         calls.append((repo_id, revision, token))
-        return config, [(n, d, tuple(s)) for n, d, s in tensors]
+        return config, [(t.name, t.dtype, t.shape) for t in tensors.values()]
 
     fake = types.ModuleType("app.runtime.hub")
     fake.remote_checkpoint_meta = remote_checkpoint_meta
@@ -173,3 +173,13 @@ def test_header_reader_skips_and_checks_long_arrays(tiny_gemma, tmp_path, monkey
     cut.write_bytes(data[:data.index(b"t10")])  # ends inside the token list
     with pytest.raises(gguf_header.HeaderError, match="string array"):
         gguf_header.read_gguf_header(cut)
+
+
+def test_hf_spec_matches_the_gguf_llama_cpp_made(smollm2_hf, smollm2_f32_gguf):
+    """The HF folder, planned by the converter's architecture, gives the F32 GGUF's exact tensor table."""
+    hf = spec_from_hf_folder(smollm2_hf, "F32")
+    gg = spec_from_gguf(smollm2_f32_gguf)
+    assert {(t.name, t.type, t.shape) for t in hf.tensors} == {(t.name, t.type, t.shape) for t in gg.tensors}
+    for field in ("arch", "n_layer", "n_embd", "n_vocab", "n_head", "n_head_kv", "head_dim_k", "n_ff",
+                  "n_ctx_train"):
+        assert getattr(hf, field) == getattr(gg, field), field

@@ -32,38 +32,43 @@ def spec_from_gguf(path: str | Path) -> ModelSpec:
         raise GGUFError(f"truncated or corrupt GGUF file ({size:,} bytes): {exc}", path=path) from exc
     except (OSError, ValueError) as exc:
         raise GGUFError(f"cannot read the GGUF header: {exc}", path=path) from exc
-    try:
-        return _spec(header.metadata, header.tensors, path, size)
-    except GGUFError:
-        raise
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
-        raise GGUFError(f"unusable GGUF metadata: {exc!r}", path=path) from exc
-
-
-def _spec(meta: dict[str, Any], raw_tensors: list, path: Path, size: int) -> ModelSpec:
-    arch = meta.get("general.architecture")
-    if not arch:
-        raise GGUFError("no general.architecture key", path=path)
-
-    def key(name: str, default: Any = None) -> Any:
-        v = meta.get(f"{arch}.{name}")
-        return default if v is None else v
-
     tensors: list[TensorInfo] = []
     end = 0
-    for t in raw_tensors:
+    for t in header.tensors:
         try:
             typ = GGMLQuantizationType(t.type_id)
         except ValueError:
             raise GGUFError(f"tensor {t.name} has unknown ggml type {t.type_id}", path=path) from None
         info = TensorInfo(t.name, typ, t.shape, t.offset)
-        end = max(end, info.offset + info.nbytes)
+        try:
+            end = max(end, info.offset + info.nbytes)
+        except ValueError as exc:
+            raise GGUFError(f"tensor {t.name}: {exc}", path=path) from None
         tensors.append(info)
     if end > size:
         raise GGUFError(f"truncated: tensor data needs {end:,} bytes, the file has {size:,}", path=path)
+    try:
+        return spec_from_metadata(header.metadata, tensors, source=str(path), file_size=size)
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise GGUFError(f"unusable GGUF metadata: {exc}", path=path) from exc
+
+
+def spec_from_metadata(meta: dict[str, Any], tensors: list[TensorInfo], *, source: str = "",
+                       file_size: int | None = None) -> ModelSpec:
+    """ModelSpec from GGUF key/values (as read, or as the converter would write them) and the tensor list.
+
+    Raises ``ValueError``/``KeyError`` for missing or inconsistent hyper-parameters.
+    """
+    arch = meta.get("general.architecture")
+    if not arch:
+        raise ValueError("no general.architecture key")
+
+    def key(name: str, default: Any = None) -> Any:
+        v = meta.get(f"{arch}.{name}")
+        return default if v is None else v
 
     if key("block_count") is None or key("embedding_length") is None:
-        raise GGUFError(f"missing {arch}.block_count or {arch}.embedding_length", path=path)
+        raise ValueError(f"missing {arch}.block_count or {arch}.embedding_length")
     n_layer = int(key("block_count"))
     n_embd = int(key("embedding_length"))
     n_head = per_layer(key("attention.head_count"), n_layer)
@@ -76,6 +81,8 @@ def _spec(meta: dict[str, Any], raw_tensors: list, path: Path, size: int) -> Mod
     if n_vocab is None:
         tokens = meta.get("tokenizer.ggml.tokens")
         n_vocab = len(tokens) if isinstance(tokens, list) else int(tokens or 0)
+    if not n_vocab:
+        n_vocab = next((t.shape[1] for t in tensors if t.name == "token_embd.weight" and len(t.shape) > 1), 0)
     n_swa = int(key("attention.sliding_window", 0) or 0)
     swa_layers = [False] * n_layer
     if n_swa > 0:
@@ -95,5 +102,5 @@ def _spec(meta: dict[str, Any], raw_tensors: list, path: Path, size: int) -> Mod
         head_dim_k=head_k, head_dim_v=head_v, n_ff=n_ff, tensors=tensors,
         n_ctx_train=int(key("context_length", 0)), n_swa=n_swa, swa_layers=swa_layers,
         n_expert=int(key("expert_count", 0)), n_expert_used=int(key("expert_used_count", 0)),
-        source=str(path), file_size=size,
+        source=source, file_size=file_size,
     )
