@@ -136,6 +136,9 @@ def render(plan, spec, hw) -> str:
                      f"{max(spec.n_ctx_train, c.n_ctx)}): {plan.max_ctx} tokens.")
     for s in plan.suggestions:
         lines.append(f"  - {s}")
+    hypothetical = any(d.name.endswith("hypothetical GPU") for d in est.devices)
     for note in hw.notes:
+        if hypothetical and note == "no GPU found":
+            note = "no GPU found; the GPU above is the hypothetical CUDA card given by --vram"
         lines.append(f"Note: {note}.")
     return "\n".join(lines)

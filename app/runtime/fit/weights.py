@@ -5,7 +5,8 @@ Placement (llama-model.cpp ``load_tensors`` of the pinned llama.cpp): with ``n_g
 ``il`` (``n_layer`` meaning the output layer) is offloaded when ``il >= i_gpu_start``. So ``N = 1`` offloads only
 ``output.weight``/``output_norm``, ``N = n_layer + 1`` everything. Input tensors (``token_embd``) always stay on
 the CPU. A tied output (no ``output.weight``) is a second tensor reading ``token_embd``'s data: it goes where the
-output layer goes, so a GPU gets a full copy of the embedding matrix.
+output layer goes; a GPU (or the CPU_REPACK buffer) then gets a full copy of the embedding matrix, while in the
+same CPU buffer type llama.cpp reuses the tensor (``create_tensor`` with ``TENSOR_DUPLICATED``).
 
 CPU buffers:
 
