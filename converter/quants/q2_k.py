@@ -19,7 +19,7 @@ from .search import make_qkx, make_qp_quants
 
 BLOCK = np.dtype([("scales", "u1", 16), ("qs", "u1", 64), ("d", "<f2"), ("dmin", "<f2")])
 assert BLOCK.itemsize == 84
-CHUNK = 128
+CHUNK = 512
 
 
 def _against_max(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
