@@ -70,8 +70,10 @@ def fp16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def c_float_to_int(v: np.ndarray) -> np.ndarray:
     """C's float -> int conversion on x86 (truncation; out of range, inf and NaN give INT_MIN)."""
     ok = np.abs(v) < F32(2147483648.0)
+    if ok.all():
+        return v.astype(np.int32)
     out = np.full(v.shape, np.iinfo(np.int32).min, dtype=np.int32)
-    out[ok] = np.trunc(v[ok]).astype(np.int32)
+    out[ok] = v[ok].astype(np.int32)
     return out
 
 
@@ -81,38 +83,43 @@ def c_trunc_int8(v: np.ndarray) -> np.ndarray:
 
 
 def roundf(v: np.ndarray) -> np.ndarray:
-    """C ``roundf``: nearest integer, halves away from zero (float32 in, float32 out)."""
-    t = np.trunc(v)
-    frac = v - t  # exact in float32
-    return t + np.where(np.abs(frac) >= F32(0.5), np.sign(v), F32(0)).astype(F32)
+    """C ``roundf``: nearest integer, halves away from zero (float32 in, float32 out).
+
+    ``np.rint`` differs only on exact halves it sent toward zero; those are moved one away from zero."""
+    r = np.rint(v)
+    d = v - r
+    tie = np.abs(d) == F32(0.5)
+    if tie.any():
+        r = np.where(tie & (d * v > 0), r + np.sign(v), r)
+    return r
 
 
-def first_absmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(amax, max) over axis 0 the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them from
-    ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is +0.0
-    when every element is a zero."""
+def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(amax, max) along ``axis`` the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them
+    from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
+    +0.0 when every element is a zero."""
     ax = np.abs(x)
-    idx = np.argmax(ax, axis=0)[None]
-    amax = np.take_along_axis(ax, idx, 0)[0]
-    return amax, np.where(amax > 0, np.take_along_axis(x, idx, 0)[0], F32(0))
+    idx = np.expand_dims(np.argmax(ax, axis=axis), axis)
+    amax = np.take_along_axis(ax, idx, axis).squeeze(axis)
+    return amax, np.where(amax > 0, np.take_along_axis(x, idx, axis).squeeze(axis), F32(0))
 
 
-def seq_min(x: np.ndarray) -> np.ndarray:
-    """Minimum over axis 0 like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a zero,
-    it is the first zero in index order, with its sign."""
-    return _first_zero_sign(x, x.min(axis=0))
+def seq_min(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Minimum along ``axis`` like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a
+    zero, it is the first zero in index order, with its sign."""
+    return _first_zero_sign(x, x.min(axis=axis), axis)
 
 
-def seq_max(x: np.ndarray) -> np.ndarray:
-    """Maximum over axis 0 like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
-    return _first_zero_sign(x, x.max(axis=0))
+def seq_max(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Maximum along ``axis`` like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
+    return _first_zero_sign(x, x.max(axis=axis), axis)
 
 
-def _first_zero_sign(x: np.ndarray, extreme: np.ndarray) -> np.ndarray:
+def _first_zero_sign(x: np.ndarray, extreme: np.ndarray, axis: int) -> np.ndarray:
     zero = extreme == 0
     if zero.any():
-        first = np.argmax(x == 0, axis=0)[None]
-        extreme = np.where(zero, np.take_along_axis(x, first, 0)[0], extreme)
+        first = np.expand_dims(np.argmax(x == 0, axis=axis), axis)
+        extreme = np.where(zero, np.take_along_axis(x, first, axis).squeeze(axis), extreme)
     return extreme
 
 
