@@ -84,7 +84,8 @@ def _quantize_with_gguf(rows: np.ndarray, qtype: GGMLQuantizationType) -> np.nda
     if qtype == GGMLQuantizationType.F32:
         return rows.view(np.uint8)
     if qtype == GGMLQuantizationType.F16:
-        return rows.astype(np.float16).view(np.uint8)
+        with np.errstate(over="ignore"):  # beyond 65504 is inf, as in ggml
+            return rows.astype(np.float16).view(np.uint8)
     from gguf.quants import quantize as gguf_quantize
 
     try:

@@ -60,3 +60,9 @@ def test_imatrix_all_zero_and_uniform(qtype):
     rows = CASES["student_t_7rows"]
     _assert_same(rows, qtype, np.zeros(rows.shape[1], np.float32))
     _assert_same(rows, qtype, np.ones(rows.shape[1], np.float32))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float_types_match_llama_cpp(case):
+    for qtype in (T.F32, T.F16, T.BF16):
+        _assert_same(CASES[case], qtype, None)
