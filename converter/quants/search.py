@@ -45,6 +45,7 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     mn = np.where(lo_x > 0, F32(0), lo_x)
     flat = mx <= mn
     mn_flat = mn
+    mx = np.where(flat, mn + F32(1), mx)  # flat blocks get L = 0 at the end; keep their arithmetic finite
     fnmax = F32(nmax)
     lf = np.empty_like(x)
     wl = np.empty_like(x)
@@ -97,6 +98,7 @@ def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[
     ``qw`` None means weights ``x*x``. Returns (scale, L + nmax as int32)."""
     amax, mx = first_absmax(x)
     zero = amax < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0 at the end; keep their arithmetic finite
     w = x * x if qw is None else qw
     wx = w * x
     fnmax = F32(nmax)
