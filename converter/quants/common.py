@@ -97,8 +97,11 @@ def roundf(v: np.ndarray) -> np.ndarray:
 def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(amax, max) along ``axis`` the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them
     from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
-    +0.0 when every element is a zero."""
+    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over."""
     ax = np.abs(x)
+    nan = np.isnan(ax)
+    if nan.any():
+        ax = np.where(nan, F32(0), ax)
     idx = np.expand_dims(np.argmax(ax, axis=axis), axis)
     amax = np.take_along_axis(ax, idx, axis).squeeze(axis)
     return amax, np.where(amax > 0, np.take_along_axis(x, idx, axis).squeeze(axis), F32(0))
