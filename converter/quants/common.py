@@ -144,8 +144,9 @@ def chunks(n_blocks: int, size: int) -> Iterator[tuple[int, int]]:
 
 def row_sigma2(rows: np.ndarray, divisor: int) -> np.ndarray:
     """``sum(x*x over the row in order) / divisor`` per row, as the legacy imatrix quantizers compute it."""
-    sq = np.ascontiguousarray((rows * rows).T)
-    return seq_sum(sq) / F32(divisor)
+    with np.errstate(over="ignore"):  # a huge weight makes sigma2 inf in C too
+        sq = np.ascontiguousarray((rows * rows).T)
+        return seq_sum(sq) / F32(divisor)
 
 
 def to_positions(xs: np.ndarray, sub: int) -> np.ndarray:
@@ -177,12 +178,13 @@ def quantize_in_chunks(rows: np.ndarray, imatrix: Optional[np.ndarray], block: i
     total = n_rows * per_row
     flat = rows.reshape(total, block)
     out = np.zeros(total, dtype=dtype)
-    for start, stop in chunks(total, chunk):
-        qw = block_weights(imatrix, block, start, stop - start, per_row)
-        if per_block is None:
-            kernel(flat[start:stop], qw, out[start:stop])
-        else:
-            kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
+    with np.errstate(all="ignore"):  # inf/NaN intermediates are part of the C behaviour being reproduced
+        for start, stop in chunks(total, chunk):
+            qw = block_weights(imatrix, block, start, stop - start, per_row)
+            if per_block is None:
+                kernel(flat[start:stop], qw, out[start:stop])
+            else:
+                kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
     return out.view(np.uint8)
 
 
