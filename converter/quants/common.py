@@ -7,8 +7,11 @@ C loop's order, and rounds exactly like the C code:
 * ``nearest_int`` is ggml's magic-number trick (add 1.5 * 2**23, keep the mantissa bits): round half to even for
   ordinary values, and the same garbage as C for infinities and NaN, which matters for denormal inputs whose
   inverse scale overflows.
-* ``roundf`` is C's ``roundf`` (half away from zero); ``c_trunc_int8`` is a C float -> int8_t conversion
-  (cvttss2si, then the low byte).
+* ``roundf`` is C's ``roundf`` (half away from zero); ``c_float_to_int`` is a C float -> int conversion
+  (cvttss2si: truncation, INT_MIN when out of range); a further cast to int8/uint8 keeps the low byte, like C.
+
+The reference is llama.cpp's ggml-base as built for x86-64 (no -march flags, so no FMA). On AArch64 compilers may
+contract ``a*b + c`` into an FMA, and llama.cpp's own bytes can then differ from these.
 
 Arrays are laid out position-first, ``(n, *blocks)``: reductions over axis 0 of a C-contiguous array are in-order
 vector adds, which is both the C summation order and fast.
@@ -75,11 +78,6 @@ def c_float_to_int(v: np.ndarray) -> np.ndarray:
     out = np.full(v.shape, np.iinfo(np.int32).min, dtype=np.int32)
     out[ok] = v[ok].astype(np.int32)
     return out
-
-
-def c_trunc_int8(v: np.ndarray) -> np.ndarray:
-    """``(int8_t)v`` for a float32 array: truncate toward zero, keep the low byte."""
-    return c_float_to_int(v).astype(np.int8)
 
 
 def roundf(v: np.ndarray) -> np.ndarray:
