@@ -11,7 +11,7 @@ import pytest
 from app.runtime.chat import ChatSession, ChatWorker, LoadSettings, SamplingSettings
 from app.runtime.errors import ChatError, ModelFileError
 from converter.progress import CancelToken, Cancelled
-from tests.fixtures.tiny_gguf import truncate, write_tiny_gguf
+from tests.fixtures.broken_gguf import truncate, write_minimal_gguf
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,13 +78,13 @@ def test_cancelled_load_raises_cancelled(smollm2_gguf):
 @pytest.fixture(scope="module")
 def bad_models(tmp_path_factory, smollm2_gguf):
     d = tmp_path_factory.mktemp("bad")
-    tiny = write_tiny_gguf(d / "tiny.gguf")
+    tiny = write_minimal_gguf(d / "tiny.gguf")
     (d / "notes.gguf").write_text("this is not a model\n" * 20)
     return {
         "half_download": truncate(smollm2_gguf, d / "half.gguf", smollm2_gguf.stat().st_size // 2),
         "cut_header": truncate(tiny, d / "cut.gguf", 200),
         "text": d / "notes.gguf",
-        "unknown_arch": write_tiny_gguf(d / "arch.gguf", arch="nosucharch"),  # passes our check, llama.cpp refuses
+        "unknown_arch": write_minimal_gguf(d / "arch.gguf", arch="nosucharch"),  # passes our check, llama.cpp refuses
     }
 
 

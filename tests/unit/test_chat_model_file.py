@@ -8,12 +8,12 @@ import pytest
 
 from app.runtime.chat.model_file import check_model_file
 from app.runtime.errors import ChatError, ModelFileError
-from tests.fixtures.tiny_gguf import patch_bytes, truncate, write_tiny_gguf
+from tests.fixtures.broken_gguf import patch_bytes, truncate, write_minimal_gguf
 
 
 @pytest.fixture
 def tiny(tmp_path):
-    return write_tiny_gguf(tmp_path / "tiny.gguf")
+    return write_minimal_gguf(tmp_path / "tiny.gguf")
 
 
 def _expect(path, fragment):
@@ -40,7 +40,7 @@ def test_container_errors_become_model_file_errors(tiny, tmp_path):
 
 
 def test_vocab_arrays_disagree(tmp_path):
-    _expect(write_tiny_gguf(tmp_path / "v.gguf", token_types=5), "token_type")
+    _expect(write_minimal_gguf(tmp_path / "v.gguf", token_types=5), "token_type")
 
 
 def test_special_token_outside_vocab(tiny):
@@ -51,7 +51,7 @@ def test_special_token_outside_vocab(tiny):
 
 
 def test_empty_dimension(tmp_path):
-    _expect(write_tiny_gguf(tmp_path / "z.gguf", tensors={"a.weight": np.zeros((0, 32), np.float32),
+    _expect(write_minimal_gguf(tmp_path / "z.gguf", tensors={"a.weight": np.zeros((0, 32), np.float32),
                                                          "b.weight": np.zeros(32, np.float32)}),
             "empty dimension")
 
