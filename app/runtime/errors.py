@@ -55,6 +55,16 @@ class ContextFullError(ChatError):
         super().__init__(f"context full: {need}; {hint}")
 
 
+class InsufficientMemoryError(ChatError, MemoryError):
+    """Loading would run out of memory; the message says how much is needed and what would fit."""
+
+    def __init__(self, message: str, *, needed: int, available: int, suggestions: list[str] | None = None):
+        self.needed = needed
+        self.available = available
+        self.suggestions = list(suggestions or [])
+        super().__init__(message)
+
+
 class ConversationError(KompaktRuntimeError, ValueError):
     """A saved conversation file is unreadable or not a Kompakt conversation."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from app.runtime.chat import context as ctxmath
 from app.runtime.chat.backend import LlamaBackend, ModelInfo
 from app.runtime.chat.generate import Generation, GenerationStats, TokenCallback, generate
+from app.runtime.chat.memory import ensure_fits
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
 from app.runtime.chat.template import ChatTemplate
 from app.runtime.conversations import Conversation, Message
@@ -39,6 +40,8 @@ class ChatSession:
         self.settings = settings or LoadSettings.defaults_for(model_path)
         self.sampling = sampling or SamplingSettings()
         self.sampling.validate()
+        if self.settings.check_memory:
+            ensure_fits(model_path, self.settings)
         self.backend = LlamaBackend(model_path, self.settings, progress=progress, cancel=cancel)
         try:
             b = self.backend

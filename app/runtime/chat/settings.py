@@ -66,6 +66,8 @@ class LoadSettings(_JSONFields):
     lookup: bool = False
     lookup_ngram: int = 2
     lookup_tokens: int = 10
+    #: Refuse to load when the memory-fit estimator says it cannot fit (instead of letting llama.cpp run out).
+    check_memory: bool = True
 
     def validate(self) -> None:
         """Raise :class:`ChatError` with a clear message if a value cannot work."""
@@ -86,15 +88,19 @@ class LoadSettings(_JSONFields):
 
     @classmethod
     def defaults_for(cls, model_path: str | Path, **overrides: Any) -> "LoadSettings":
-        """Settings for ``model_path``: our defaults, then ``overrides`` (None values are ignored).
+        """Settings for ``model_path``: our defaults, then ``overrides`` (None values are ignored), then the context
+        size and GPU layers the user left open chosen by the memory-fit estimator (:mod:`.memory`).
 
-        This is the one place that chooses context size and GPU layers for a model; the memory-fit estimator
-        (``app.runtime.fit``) is meant to fill ``n_ctx``/``n_gpu_layers`` here once it exists.
+        This is the one place that chooses context size and GPU layers for a model.
         """
+        from .memory import choose
+
         settings = cls()
         for key, value in overrides.items():
             if value is not None:
                 setattr(settings, key, value)
+        choose(model_path, settings, ctx_given=overrides.get("n_ctx") is not None,
+               layers_given=overrides.get("n_gpu_layers") is not None)
         return settings
 
 
