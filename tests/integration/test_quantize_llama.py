@@ -147,3 +147,28 @@ def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path):
             "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
     assert read_layout(tmp_path / "q.gguf").values["general.file_type"] == 2
     assert set(read_imatrix(tmp_path / "again.imatrix.gguf").entries) == set(im.entries)
+
+
+def test_one_pass_convert_equals_convert_then_llama_quantize(smollm2_hf, tmp_path):
+    from converter.convert import convert
+    from tests.fixtures.tiny_llama import build_tiny_llama
+
+    src = build_tiny_llama(tmp_path / "m", smollm2_hf, hidden_size=256, intermediate_size=512)
+    f32 = convert(src, tmp_path / "f32.gguf", "f32").path
+    quantize_with_llama_cpp(f32, tmp_path / "ref.gguf", "Q4_K_M", threads=THREADS)
+    ours = convert(src, tmp_path / "ours.gguf", "q4_k_m").path
+    assert_same_file(ours, tmp_path / "ref.gguf")
+
+
+def test_cancel_while_computing_an_imatrix(small_f32):
+    from app.runtime.imatrix import compute_imatrix
+    from converter.progress import CancelToken, Cancelled
+
+    token = CancelToken()
+
+    def progress(p):
+        if p.done >= 1:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        compute_imatrix(small_f32, "word " * 400, chunk_size=32, threads=THREADS, progress=progress, cancel=token)
