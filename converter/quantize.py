@@ -40,6 +40,8 @@ _DROPPED_KEYS = {"general.quantization_version", "general.file_type", "split.no"
                  "split.tensors.count"}
 #: Weights per job: large enough to amortize process hand-offs, small enough to keep memory low.
 CHUNK_WEIGHTS = 1 << 20
+#: Below this many weights to convert, everything runs in the calling process.
+SERIAL_BELOW_WEIGHTS = 4 * CHUNK_WEIGHTS
 
 ImatrixArg = Union[None, str, os.PathLike, ImportanceMatrix, Mapping[str, np.ndarray]]
 
@@ -119,6 +121,9 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
              for o in outs]
     job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
     n_workers = max(1, threads or os.cpu_count() or 1)
+    work = sum(int(np.prod(t.shape, dtype=np.int64)) for t in ordered if any(p[t.name] != t.type for p in plans))
+    if work < SERIAL_BELOW_WEIGHTS:
+        n_workers = 1  # starting worker processes would cost more than they save
     with contextlib.ExitStack() as stack:
         writers = []
         for out, plan in zip(outs, plans):

@@ -20,13 +20,22 @@ def src(tmp_path_factory):
                                  n_ff=512, vocab=256, extra_kv=(encode_kv("split.count", 1, V.UINT16),))
 
 
+@pytest.fixture
+def small_jobs(monkeypatch):
+    """Use worker processes even for tiny models, and many small jobs per tensor."""
+    import converter.quantize as q
+
+    monkeypatch.setattr(q, "SERIAL_BELOW_WEIGHTS", 0)
+    monkeypatch.setattr(q, "CHUNK_WEIGHTS", 1 << 14)
+
+
 def tensors_of(path):
     layout = read_layout(path)
     data = path.read_bytes()
     return layout, {t.name: (t.type, data[t.offset:t.offset + t.nbytes]) for t in layout.tensors}
 
 
-def test_serial_parallel_and_ladder_agree(src, tmp_path):
+def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
     one = quantize_gguf(src, tmp_path / "q8-1.gguf", "Q8_0", threads=1)
     two = quantize_gguf(src, tmp_path / "q8-2.gguf", "Q8_0", threads=2)
     assert one.read_bytes() == two.read_bytes()
@@ -96,7 +105,7 @@ def test_imatrix_is_used_and_checked(tmp_path):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_cancel_leaves_nothing(src, tmp_path, threads):
+def test_cancel_leaves_nothing(src, tmp_path, threads, small_jobs):
     token = CancelToken()
 
     def progress(p):
