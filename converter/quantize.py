@@ -25,11 +25,11 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFValueType
 
 from .atomic import atomic_output
-from .errors import ConverterError, QuantizationError
+from .errors import ConverterError, OutputError, QuantizationError
 from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quant_worker import ArrayRows, FileRows, Job, run_job
+from .quant_worker import ArrayRows, FileRows, Job, release_maps, run_job
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,10 @@ def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *,
 
 def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathLike], **kwargs) -> list[Path]:
     """Quantize ``src`` to several mixes (``{"Q4_K_M": path, "Q8_0": path2}``) reading it once."""
-    for mix in outputs:
+    for mix, dst in outputs.items():
         get_mix(mix)  # reject a bad type name before touching the file
+        if Path(dst).resolve() == Path(src).resolve():
+            raise OutputError("the output would overwrite the input", path=dst)
     layout = read_layout(src)
     path = str(Path(src).resolve())
     tensors = [InputTensor(t.name, t.shape, t.type, path=path, offset=t.offset) for t in layout.tensors]
@@ -131,6 +133,7 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
             f = stack.enter_context(open(tmp, "wb"))
             out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
             writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
+        stack.callback(release_maps)
         pool = stack.enter_context(_pool(n_workers))
         cpu = _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
                       stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
