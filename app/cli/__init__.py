@@ -18,6 +18,10 @@ from app import __version__
 COMMANDS: list[str] = [
     "convert",
     "inspect",
+    "download",
+    "search",
+    "login",
+    "info",
     "quantize",
     "imatrix",
 ]

@@ -11,10 +11,16 @@ from typing import Any
 
 from ..errors import UnsupportedArchitectureError
 from .base import Architecture, PlannedTensor
+from .gemma import Gemma
+from .gemma2 import Gemma2
+from .gemma3 import Gemma3
 from .llama import Llama
+from .phi3 import Phi3
+from .qwen2 import Qwen2
+from .qwen3 import Qwen3
 
 #: Architecture classes; their ``hf_architectures`` names are registered below.
-ARCHITECTURES: list[type[Architecture]] = [Llama]
+ARCHITECTURES: list[type[Architecture]] = [Llama, Qwen2, Qwen3, Gemma, Gemma2, Gemma3, Phi3]
 
 #: Extra HF names handled by an existing class: alias -> a name listed in some class's ``hf_architectures``.
 ALIASES: dict[str, str] = {

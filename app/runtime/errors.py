@@ -1,0 +1,84 @@
+"""Errors raised by the runtime services (chat, conversations, ...).
+
+Like :mod:`converter.errors`, every error inherits :class:`KompaktRuntimeError` and the built-in a caller would
+naturally catch, carries structured fields, and reads as a one-line message naming the file and the problem.
+Third-party exceptions (llama.cpp, jinja2, json) are translated into these at the runtime boundary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class KompaktRuntimeError(Exception):
+    """Base of every error the runtime services raise on purpose."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.detail = message
+        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+
+
+class HubError(KompaktRuntimeError, OSError):
+    """Talking to the Hugging Face Hub or its local cache failed (an I/O failure).
+
+    Third-party exceptions (``huggingface_hub``, ``httpx2``) are translated into these subclasses, so the GUI and
+    the CLI never see them; the message says what happened and what to do.
+    """
+
+    def __init__(self, message: str, *, repo_id: str | None = None, url: str | None = None) -> None:
+        self.repo_id = repo_id
+        self.url = url
+        super().__init__(message)
+
+    def __str__(self) -> str:  # OSError would otherwise format its args
+        return self.detail
+
+
+class HubAuthError(HubError, PermissionError):
+    """401/403: the repo is private or gated and the token is missing, wrong, or not granted access."""
+
+    def __init__(self, message: str, *, repo_id: str | None = None, url: str | None = None,
+                 status: int | None = None, gated: bool = False) -> None:
+        self.status = status
+        self.gated = gated
+        super().__init__(message, repo_id=repo_id, url=url)
+
+
+class HubNotFoundError(HubError, FileNotFoundError):
+    """404: no such repo, revision or file."""
+
+
+class HubOfflineError(HubError, ConnectionError):
+    """The Hub cannot be reached: offline mode (``HF_HUB_OFFLINE=1``), no network, or connection refused."""
+
+
+class HubServerError(HubError, ConnectionError):
+    """The Hub kept answering with a server error (5xx, 429) or kept dropping the connection after every retry."""
+
+
+class HubDiskSpaceError(HubError, OSError):
+    """Not enough free disk space for the download (checked before starting, or the disk filled up midway)."""
+
+    def __init__(self, message: str, *, repo_id: str | None = None, needed: int | None = None,
+                 free: int | None = None, path: str | Path | None = None) -> None:
+        self.needed = needed
+        self.free = free
+        super().__init__(message, repo_id=repo_id)
+        import errno  # here, so this module's header stays the one the other runtime services share
+
+        self.path = Path(path) if path is not None else None
+        self.errno = errno.ENOSPC
+
+
+class HubIntegrityError(HubError, OSError):
+    """A downloaded file does not match the size or checksum the Hub announced."""
+
+
+class UnsupportedModelError(HubError, ValueError):
+    """The repo holds nothing Kompakt can use: an architecture the converter does not know, or only pickle weights."""
+
+    def __init__(self, message: str, *, repo_id: str | None = None, url: str | None = None,
+                 architecture: str | None = None) -> None:
+        self.architecture = architecture
+        super().__init__(message, repo_id=repo_id, url=url)
