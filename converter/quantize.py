@@ -29,7 +29,7 @@ from .errors import ConverterError, OutputError, QuantizationError
 from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quant_worker import ArrayRows, FileRows, Job, release_maps, run_job
+from .quant_worker import ArrayRows, FileRows, Job, init_worker, release_maps, run_job
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
     outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
     if not outs:
         raise QuantizationError("no output requested")
+    if len({o.path.resolve() for o in outs}) != len(outs):
+        raise OutputError("two outputs would be written to the same file", path=outs[0].path)
     rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
     weights = _load_imatrix(imatrix)
     model = ModelInfo.from_metadata(values)
@@ -204,7 +206,7 @@ def _pool(n_workers: int) -> Iterator[Optional[object]]:
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["converter.quant_worker"])
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
     try:
         yield pool
     finally:

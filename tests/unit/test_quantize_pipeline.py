@@ -137,3 +137,10 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(QuantizationError, match="unknown quantization type"):
         quantize_gguf(junk, tmp_path / "out.gguf", "Q9_K")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.gguf"]
+
+
+def test_refuses_to_overwrite_the_input_or_write_twice(src, tmp_path):
+    with pytest.raises(OSError, match="overwrite the input"):
+        quantize_gguf(src, src, "Q8_0")
+    with pytest.raises(OSError, match="same file"):
+        quantize_ladder(src, {"Q8_0": tmp_path / "x.gguf", "Q4_0": tmp_path / "x.gguf"})
