@@ -193,3 +193,45 @@ def test_cancel_while_computing_an_imatrix(small_f32):
 
     with pytest.raises(Cancelled):
         compute_imatrix(small_f32, "word " * 400, chunk_size=32, threads=THREADS, progress=progress, cancel=token)
+
+
+def test_llama_cpp_reads_our_imatrix_file(computed_imatrix, tmp_path):
+    """ggml's own GGUF parser (what llama-quantize's imatrix loader uses) accepts the file we write."""
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp._ctypes_extensions import load_shared_library
+
+    from converter.imatrix import write_imatrix
+
+    path = tmp_path / "m.imatrix.gguf"
+    write_imatrix(computed_imatrix, path)
+
+    class InitParams(ctypes.Structure):
+        _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+    lib = load_shared_library("ggml-base", Path(llama_cpp.__file__).parent / "lib")
+    lib.gguf_init_from_file.restype = ctypes.c_void_p
+    lib.gguf_init_from_file.argtypes = [ctypes.c_char_p, InitParams]
+    for fn, res in (("gguf_get_n_tensors", ctypes.c_int64), ("gguf_find_key", ctypes.c_int64),
+                    ("gguf_get_tensor_name", ctypes.c_char_p), ("gguf_get_tensor_type", ctypes.c_int),
+                    ("gguf_get_val_u32", ctypes.c_uint32), ("gguf_get_arr_str", ctypes.c_char_p)):
+        getattr(lib, fn).restype = res
+    lib.gguf_get_n_tensors.argtypes = [ctypes.c_void_p]
+    lib.gguf_find_key.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.gguf_get_tensor_name.argtypes = lib.gguf_get_tensor_type.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    lib.gguf_get_val_u32.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    lib.gguf_get_arr_str.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t]
+    lib.gguf_free.argtypes = [ctypes.c_void_p]
+    ctx = lib.gguf_init_from_file(str(path).encode(), InitParams(True, None))
+    assert ctx, "ggml rejected the file"
+    try:
+        n = lib.gguf_get_n_tensors(ctx)
+        assert n == 2 * len(computed_imatrix.entries)
+        names = [lib.gguf_get_tensor_name(ctx, i).decode() for i in range(n)]
+        assert names[:2] == ["blk.0.attn_k.weight.in_sum2", "blk.0.attn_k.weight.counts"]
+        assert {lib.gguf_get_tensor_type(ctx, i) for i in range(n)} == {0}  # F32
+        assert lib.gguf_get_val_u32(ctx, lib.gguf_find_key(ctx, b"imatrix.chunk_size")) == 64
+        assert lib.gguf_find_key(ctx, b"imatrix.datasets") >= 0
+    finally:
+        lib.gguf_free(ctx)
