@@ -7,7 +7,8 @@ memory (the Hugging Face converter): they hand over metadata and lazily loaded t
 out without an intermediate file.
 
 Work is split into blocks of rows that worker processes quantize in parallel (NumPy in one process uses one core);
-results are written in order, so memory stays bounded by the blocks in flight. Every output goes through
+results are written in order, so memory stays bounded by the blocks in flight. Progress is reported in source
+bytes processed, with the current tensor's name. Every output goes through
 :func:`converter.atomic.atomic_output`: a cancel or an error leaves no file behind.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from gguf import GGMLQuantizationType, GGUFValueType
 
 from .atomic import atomic_output
 from .errors import ConverterError, OutputError, QuantizationError
-from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout
+from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout, tensor_nbytes
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
 from .quant_worker import ArrayRows, FileRows, Job, init_worker, release_maps, run_job
@@ -216,16 +218,15 @@ def _pool(n_workers: int) -> Iterator[Optional[object]]:
 @dataclass
 class _Piece:
     tensor: InputTensor
-    index: int  # position in the ordered tensor list
-    last: bool  # last piece of its tensor
     rows: object  # FileRows | ArrayRows
+    n_rows: int
     job: Optional[Job]  # None when every output copies the stored bytes
     copy: tuple[bool, ...]  # per output: write the stored bytes unchanged
 
 
 def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatrix: dict[str, np.ndarray],
             allow_requantize: bool) -> Iterator[_Piece]:
-    for index, t in enumerate(ordered):
+    for t in ordered:
         types = [plan[t.name] for plan in plans]
         copy = tuple(q == t.type for q in types)
         n_per_row = t.shape[0]
@@ -239,7 +240,7 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
         w = imatrix.get(t.name)
         bounds = [(m + s, min(m + s + step, m + rows_per_mat))
                   for m in range(0, t.n_rows, rows_per_mat) for s in range(0, rows_per_mat, step)]
-        for k, (start, stop) in enumerate(bounds):
+        for start, stop in bounds:
             if data is None:
                 rows = FileRows(t.path, t.offset, t.type, n_per_row, start, stop)  # type: ignore[arg-type]
             else:
@@ -250,18 +251,19 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
                 im = None if w is None else w[mat * n_per_row:(mat + 1) * n_per_row]
                 targets = tuple((q, im) for q, c in zip(types, copy) if not c)
                 job = Job(rows, targets, allow_requantize)
-            yield _Piece(t, index, k == len(bounds) - 1, rows, job, copy)
+            yield _Piece(t, rows, stop - start, job, copy)
 
 
 def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress,
             cancel) -> float:
-    total = len(ordered)
+    total = sum(tensor_nbytes(t.shape, t.type) for t in ordered)
+    done_bytes = 0
     pending: deque = deque()
     max_inflight = 1 if pool is None else 2 * n_workers
     cpu = 0.0
 
     def finish_one() -> None:
-        nonlocal cpu
+        nonlocal cpu, done_bytes
         piece, future = pending.popleft()
         try:
             done = future.result() if future is not None else (run_job(piece.job) if piece.job else ([], 0.0))
@@ -272,10 +274,11 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
         raw = piece.rows.raw() if any(piece.copy) else None
         for writer, copy in zip(writers, piece.copy):
             writer.write(raw if copy else next(results))
-        if piece.last:
-            emit(progress, Progress(stage, piece.index + 1, total, "tensors", piece.tensor.name))
+        done_bytes += tensor_nbytes((piece.tensor.shape[0], piece.n_rows), piece.tensor.type)
+        emit(progress, Progress(stage, done_bytes, total, "bytes", piece.tensor.name, started))
 
-    emit(progress, Progress(stage, 0, total, "tensors"))
+    started = time.monotonic()
+    emit(progress, Progress(stage, 0, total, "bytes", "", started))
     for piece in _pieces(ordered, plans, imatrix, allow_requantize):
         check(cancel)
         while len(pending) >= max_inflight:

@@ -144,3 +144,12 @@ def test_refuses_to_overwrite_the_input_or_write_twice(src, tmp_path):
         quantize_gguf(src, src, "Q8_0")
     with pytest.raises(OSError, match="same file"):
         quantize_ladder(src, {"Q8_0": tmp_path / "x.gguf", "Q4_0": tmp_path / "x.gguf"})
+
+
+def test_progress_counts_source_bytes(src, tmp_path):
+    reports = []
+    quantize_gguf(src, tmp_path / "p.gguf", "Q8_0", threads=1, progress=reports.append)
+    assert reports[0].done == 0 and reports[-1].done == reports[-1].total == sum(
+        t.nbytes for t in read_layout(src).tensors)
+    assert all(a.done <= b.done for a, b in zip(reports, reports[1:]))
+    assert {r.item for r in reports[1:]} == {t.name for t in read_layout(src).tensors}
