@@ -103,6 +103,34 @@ def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathL
     return quantize_tensors(layout.kv, layout.values, tensors, outputs, alignment=layout.alignment, **kwargs)
 
 
+@dataclass(frozen=True)
+class QuantPlan:
+    """What a quantization would write: each tensor's type (in file order) and the tensor data size in bytes."""
+
+    mix: Mix
+    types: dict[str, GGMLQuantizationType]
+    nbytes: int
+
+
+def plan_gguf(src: str | os.PathLike, mixes: Sequence[str], *, overrides: Sequence[Override | str] = (),
+              has_imatrix: bool = False, allow_requantize: bool = False, pure: bool = False) -> list[QuantPlan]:
+    """Plan quantizing ``src`` to each of ``mixes`` without quantizing anything: the tensor types, the output
+    size, and every check that would fail (unknown mix, already-quantized source, bad override) raised now."""
+    layout = read_layout(src)
+    rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
+    model = ModelInfo.from_metadata(layout.values)
+    ordered = sorted((InputTensor(t.name, t.shape, t.type) for t in layout.tensors),
+                     key=lambda t: tensor_order_key(t.name))
+    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
+    plans = []
+    for name in mixes:
+        mix = get_mix(name)
+        types = plan_types(infos, mix, model, overrides=rules, has_imatrix=has_imatrix, pure=pure)
+        _check_inputs(ordered, [types], {}, allow_requantize)
+        plans.append(QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered)))
+    return plans
+
+
 def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Sequence[InputTensor],
                      outputs: Mapping[str, str | os.PathLike], *, imatrix: ImatrixArg = None,
                      overrides: Sequence[Override | str] = (), threads: Optional[int] = None,

@@ -10,7 +10,7 @@ from converter import quants
 from converter.errors import QuantizationError
 from converter.gguf_stream import encode_kv, read_layout
 from converter.progress import CancelToken, Cancelled
-from converter.quantize import InputTensor, quantize_gguf, quantize_ladder, quantize_tensors
+from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
 
@@ -153,3 +153,14 @@ def test_progress_counts_source_bytes(src, tmp_path):
         t.nbytes for t in read_layout(src).tensors)
     assert all(a.done <= b.done for a, b in zip(reports, reports[1:]))
     assert {r.item for r in reports[1:]} == {t.name for t in read_layout(src).tensors}
+
+
+def test_plan_predicts_types_and_size(src, tmp_path):
+    q4, q8 = plan_gguf(src, ["Q4_K_M", "Q8_0"])
+    out = quantize_gguf(src, tmp_path / "q4.gguf", "Q4_K_M", threads=1)
+    layout = read_layout(out)
+    assert q4.types == {t.name: t.type for t in layout.tensors}
+    assert q4.nbytes == sum(t.nbytes for t in layout.tensors) and q4.nbytes < q8.nbytes
+    q8_file = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=1)
+    with pytest.raises(QuantizationError, match="requantiz"):
+        plan_gguf(q8_file, ["Q4_K_M"])
