@@ -117,18 +117,24 @@ def plan_gguf(src: str | os.PathLike, mixes: Sequence[str], *, overrides: Sequen
     """Plan quantizing ``src`` to each of ``mixes`` without quantizing anything: the tensor types, the output
     size, and every check that would fail (unknown mix, already-quantized source, bad override) raised now."""
     layout = read_layout(src)
+    mix_list = [get_mix(m) for m in mixes]
+    tensors = [InputTensor(t.name, t.shape, t.type) for t in layout.tensors]
+    ordered, plans = _plan(layout.values, tensors, mix_list, overrides, has_imatrix, pure)
+    _check_inputs(ordered, plans, {}, allow_requantize)
+    return [QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered))
+            for mix, types in zip(mix_list, plans)]
+
+
+def _plan(values: Mapping[str, object], tensors: Sequence[InputTensor], mixes: Sequence[Mix],
+          overrides: Sequence[Override | str], has_imatrix: bool,
+          pure: bool) -> tuple[list[InputTensor], list[dict[str, GGMLQuantizationType]]]:
+    """Tensors in llama.cpp's file order and, per mix, every tensor's type."""
     rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
-    model = ModelInfo.from_metadata(layout.values)
-    ordered = sorted((InputTensor(t.name, t.shape, t.type) for t in layout.tensors),
-                     key=lambda t: tensor_order_key(t.name))
+    model = ModelInfo.from_metadata(values)
+    ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
     infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
-    plans = []
-    for name in mixes:
-        mix = get_mix(name)
-        types = plan_types(infos, mix, model, overrides=rules, has_imatrix=has_imatrix, pure=pure)
-        _check_inputs(ordered, [types], {}, allow_requantize)
-        plans.append(QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered)))
-    return plans
+    return ordered, [plan_types(infos, m, model, overrides=rules, has_imatrix=has_imatrix, pure=pure)
+                     for m in mixes]
 
 
 def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Sequence[InputTensor],
@@ -146,13 +152,8 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
         raise QuantizationError("no output requested")
     if len({o.path.resolve() for o in outs}) != len(outs):
         raise OutputError("two outputs would be written to the same file", path=outs[0].path)
-    rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
     weights = _load_imatrix(imatrix)
-    model = ModelInfo.from_metadata(values)
-    ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
-    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
-    plans = [plan_types(infos, o.mix, model, overrides=rules, has_imatrix=bool(weights), pure=pure)
-             for o in outs]
+    ordered, plans = _plan(values, tensors, [o.mix for o in outs], overrides, bool(weights), pure)
     job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
     n_workers = max(1, threads or os.cpu_count() or 1)
     work = sum(int(np.prod(t.shape, dtype=np.int64)) for t in ordered if any(p[t.name] != t.type for p in plans))
