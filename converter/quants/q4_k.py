@@ -13,7 +13,7 @@ from .minmax_k import dequantize_minmax, make_kernel
 
 BLOCK = np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qs", "u1", 128)])
 assert BLOCK.itemsize == 144
-CHUNK = 128  # super-blocks per chunk: the (32, 8, 128) float32 working arrays stay in L2
+CHUNK = 512  # super-blocks per chunk: measured best (per-call overhead vs. cache) on a 1 MiB-L2 core
 
 
 def _pack(L: np.ndarray, out: np.ndarray) -> None:
