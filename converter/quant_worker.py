@@ -23,6 +23,19 @@ T = GGMLQuantizationType
 _MAPS: dict[str, np.memmap] = {}  # per-process cache of read-only file maps
 
 
+def init_worker() -> None:
+    """Worker process set-up: leave Ctrl-C to the parent, which cancels cleanly (a terminal sends SIGINT to the
+    whole process group, workers included)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def release_maps() -> None:
+    """Drop this process's cached file maps (so files can be replaced or deleted, also on Windows)."""
+    _MAPS.clear()
+
+
 @dataclass(frozen=True)
 class FileRows:
     """Rows ``[start, stop)`` of a tensor stored at ``offset`` in ``path`` as ``type``, ``n_per_row`` wide."""

@@ -10,7 +10,7 @@ from converter import quants
 from converter.errors import QuantizationError
 from converter.gguf_stream import encode_kv, read_layout
 from converter.progress import CancelToken, Cancelled
-from converter.quantize import InputTensor, quantize_gguf, quantize_ladder, quantize_tensors
+from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
 
@@ -20,13 +20,22 @@ def src(tmp_path_factory):
                                  n_ff=512, vocab=256, extra_kv=(encode_kv("split.count", 1, V.UINT16),))
 
 
+@pytest.fixture
+def small_jobs(monkeypatch):
+    """Use worker processes even for tiny models, and many small jobs per tensor."""
+    import converter.quantize as q
+
+    monkeypatch.setattr(q, "SERIAL_BELOW_WEIGHTS", 0)
+    monkeypatch.setattr(q, "CHUNK_WEIGHTS", 1 << 14)
+
+
 def tensors_of(path):
     layout = read_layout(path)
     data = path.read_bytes()
     return layout, {t.name: (t.type, data[t.offset:t.offset + t.nbytes]) for t in layout.tensors}
 
 
-def test_serial_parallel_and_ladder_agree(src, tmp_path):
+def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
     one = quantize_gguf(src, tmp_path / "q8-1.gguf", "Q8_0", threads=1)
     two = quantize_gguf(src, tmp_path / "q8-2.gguf", "Q8_0", threads=2)
     assert one.read_bytes() == two.read_bytes()
@@ -96,7 +105,7 @@ def test_imatrix_is_used_and_checked(tmp_path):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_cancel_leaves_nothing(src, tmp_path, threads):
+def test_cancel_leaves_nothing(src, tmp_path, threads, small_jobs):
     token = CancelToken()
 
     def progress(p):
@@ -128,3 +137,30 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(QuantizationError, match="unknown quantization type"):
         quantize_gguf(junk, tmp_path / "out.gguf", "Q9_K")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.gguf"]
+
+
+def test_refuses_to_overwrite_the_input_or_write_twice(src, tmp_path):
+    with pytest.raises(OSError, match="overwrite the input"):
+        quantize_gguf(src, src, "Q8_0")
+    with pytest.raises(OSError, match="same file"):
+        quantize_ladder(src, {"Q8_0": tmp_path / "x.gguf", "Q4_0": tmp_path / "x.gguf"})
+
+
+def test_progress_counts_source_bytes(src, tmp_path):
+    reports = []
+    quantize_gguf(src, tmp_path / "p.gguf", "Q8_0", threads=1, progress=reports.append)
+    assert reports[0].done == 0 and reports[-1].done == reports[-1].total == sum(
+        t.nbytes for t in read_layout(src).tensors)
+    assert all(a.done <= b.done for a, b in zip(reports, reports[1:]))
+    assert {r.item for r in reports[1:]} == {t.name for t in read_layout(src).tensors}
+
+
+def test_plan_predicts_types_and_size(src, tmp_path):
+    q4, q8 = plan_gguf(src, ["Q4_K_M", "Q8_0"])
+    out = quantize_gguf(src, tmp_path / "q4.gguf", "Q4_K_M", threads=1)
+    layout = read_layout(out)
+    assert q4.types == {t.name: t.type for t in layout.tensors}
+    assert q4.nbytes == sum(t.nbytes for t in layout.tensors) and q4.nbytes < q8.nbytes
+    q8_file = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=1)
+    with pytest.raises(QuantizationError, match="requantiz"):
+        plan_gguf(q8_file, ["Q4_K_M"])
