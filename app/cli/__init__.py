@@ -18,6 +18,14 @@ from app import __version__
 COMMANDS: list[str] = [
     "convert",
     "inspect",
+    "quantize",
+    "imatrix",
+    "chat",
+    "download",
+    "search",
+    "login",
+    "info",
+    "fit",
     "eval",
 ]
 

@@ -204,4 +204,4 @@ def test_cli_reports_bad_input_in_one_line(models, tmp_path, capsys):
     args = parser.parse_args(["eval", str(models["F16"]), str(bogus)])
     assert args.run(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"kompakt: error: {bogus}: not a GGUF file"]
+    assert len(err) == 1 and err[0].startswith(f"kompakt: error: {bogus}: not a GGUF file")

@@ -129,7 +129,7 @@ def test_model_files_are_checked_before_llama_cpp_sees_them(tmp_path):
     from app.runtime.errors import EvalModelError
     from app.runtime.evaluate.llama_runner import check_gguf
 
-    with pytest.raises(EvalModelError, match="no such file"):
+    with pytest.raises(EvalModelError, match="not found"):
         check_gguf(tmp_path / "missing.gguf")
     with pytest.raises(EvalModelError, match="directory"):
         check_gguf(tmp_path)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -38,15 +37,10 @@ _FIELDS = ("offsets", "ids", "logp", "nll", "top")
 
 
 def default_cache_root() -> Path:
-    """``$KOMPAKT_CACHE_DIR/eval-base`` or the per-user cache folder's ``eval-base``."""
-    env = os.environ.get("KOMPAKT_CACHE_DIR")
-    if env:
-        base = Path(env).expanduser()
-    else:
-        import platformdirs
+    """``eval-base`` in Kompakt's cache folder (``KOMPAKT_CACHE_DIR`` overrides it)."""
+    from ..paths import cache_dir
 
-        base = Path(platformdirs.user_cache_dir("kompakt", appauthor=False))
-    return base / "eval-base"
+    return cache_dir() / "eval-base"
 
 
 def _llama_cpp_version() -> str:

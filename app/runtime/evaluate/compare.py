@@ -139,7 +139,9 @@ def is_base_cached(base: str | Path, *, text: EvalText | str | Path | None = Non
                    n_chunks: Optional[int] = None, cache_root: Optional[Path] = None) -> bool:
     """True when :func:`compare_models` with these arguments would not need to run the base model at all."""
     text = text if isinstance(text, EvalText) else EvalText.load(text)
-    cache = BaseCache(check_gguf(base), text, n_ctx, root=cache_root)
+    if not Path(base).is_file():
+        return False
+    cache = BaseCache(base, text, n_ctx, root=cache_root)
     cached = cache.load_tokens()
     if cached is None:
         return False

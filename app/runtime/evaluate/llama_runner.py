@@ -23,7 +23,6 @@ from ..errors import EvalModelError, EvaluationError
 
 log = logging.getLogger(__name__)
 
-_GGUF_MAGIC = b"GGUF"
 _backend_ready = False
 
 
@@ -45,20 +44,19 @@ def default_threads() -> int:
 
 
 def check_gguf(path: str | Path) -> Path:
-    """Return ``path`` if it is a readable GGUF file; raise :class:`EvalModelError` naming the problem otherwise."""
-    p = Path(path)
+    """Return ``path`` if it is a GGUF model llama.cpp can load without aborting the process.
+
+    Uses the chat's full header check (container, architecture, tensors, tokenizer); raises
+    :class:`EvalModelError` with a one-line message naming the file otherwise.
+    """
+    from ..chat.model_file import check_model_file
+    from ..errors import ModelFileError
+
     try:
-        with open(p, "rb") as fh:
-            magic = fh.read(4)
-    except FileNotFoundError:
-        raise EvalModelError("no such file", path=p) from None
-    except IsADirectoryError:
-        raise EvalModelError("is a directory, not a GGUF file", path=p) from None
-    except OSError as exc:
-        raise EvalModelError(f"cannot read: {exc.strerror}", path=p) from None
-    if magic != _GGUF_MAGIC:
-        raise EvalModelError("not a GGUF file", path=p)
-    return p
+        check_model_file(path)
+    except ModelFileError as exc:
+        raise EvalModelError(exc.detail, path=path) from None
+    return Path(path)
 
 
 class ChunkRunner:

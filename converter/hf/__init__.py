@@ -1,0 +1,7 @@
+"""Reading Hugging Face checkpoints: ``config.json`` and safetensors weights (single file or sharded)."""
+
+from .checkpoint import Checkpoint, open_checkpoint
+from .config import load_config
+from .safetensors import SafetensorsFile, TensorInfo
+
+__all__ = ["Checkpoint", "SafetensorsFile", "TensorInfo", "load_config", "open_checkpoint"]
