@@ -95,7 +95,34 @@ def roundf(v: np.ndarray) -> np.ndarray:
 def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(amax, max) along ``axis`` the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them
     from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
-    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over."""
+    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over.
+
+    Fast path (axis 0): the largest magnitude is ``max(hi, -lo)`` from the plain maximum and minimum (two in-order
+    vector reductions, no argmax), and its sign is ``hi``'s or ``lo``'s. Only where ``hi == -lo`` (both signs
+    reach it: the first one wins) is the index order needed; those columns alone are searched. NaN anywhere
+    propagates into the reductions and sends the call to the general search."""
+    if axis != 0 or x.ndim < 2:
+        return _first_absmax_search(x, axis)
+    hi = x.max(axis=0)
+    lo = x.min(axis=0)
+    neg_lo = -lo
+    amax = np.maximum(hi, neg_lo)
+    if np.isnan(amax).any():
+        return _first_absmax_search(x, axis)
+    mx = np.where(hi >= neg_lo, hi, lo)
+    tie = hi == neg_lo
+    tie &= hi > 0
+    if tie.any():
+        flat = x.reshape(x.shape[0], -1)
+        cols = np.nonzero(tie.reshape(-1))[0]
+        sub = flat[:, cols]
+        first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)
+        mx.reshape(-1)[cols] = sub[first, np.arange(cols.size)]
+    return amax, np.where(amax > 0, mx, F32(0))
+
+
+def _first_absmax_search(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_absmax` by an argmax over the magnitudes (any axis, NaN passed over)."""
     ax = np.abs(x)
     nan = np.isnan(ax)
     if nan.any():
