@@ -19,7 +19,8 @@ from gguf import GGMLQuantizationType
 from . import register
 from .common import F32, c_float_to_int, first_absmax, fp16, quantize_in_chunks, roundf, row_sigma2, seq_max
 from .common import seq_min
-from .search import make_qkx, make_qx_quants
+from .qx_search import make_qx_quants
+from .search import make_qkx
 
 Q4_0 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 Q4_1 = np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", 16)])

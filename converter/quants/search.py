@@ -92,52 +92,6 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     return scale, -mn, L
 
 
-def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``make_qx_quants`` with ``rmse_type == 1``: a symmetric fit, 18 candidate scales around ``-nmax/max``.
-
-    ``qw`` None means weights ``x*x``. Returns (scale, L + nmax as int32)."""
-    amax, mx = first_absmax(x)
-    zero = amax < GROUP_MAX_EPS
-    mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0 at the end; keep their arithmetic finite
-    w = x * x if qw is None else qw
-    wx = w * x
-    fnmax = F32(nmax)
-    lf = np.empty_like(x)
-    tmp = np.empty_like(x)
-
-    def candidate(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        np.multiply(x, iscale, out=lf)
-        round_labels(lf, -nmax, nmax - 1, np.abs(iscale) * amax)
-        np.multiply(wx, lf, out=tmp)
-        sumlx = seq_sum(tmp)
-        np.multiply(w, lf, out=tmp)
-        np.multiply(tmp, lf, out=tmp)
-        return sumlx, seq_sum(tmp)
-
-    with np.errstate(all="ignore"):
-        best_iscale = -fnmax / mx
-        sumlx, suml2 = candidate(best_iscale)
-        scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
-        best = scale * sumlx
-        for step in range(-9, 10):
-            if step == 0:
-                continue
-            iscale = -(fnmax + F32(0.1) * F32(step)) / mx
-            sumlx, suml2 = candidate(iscale)
-            better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
-            if better.any():
-                best_iscale = np.where(better, iscale, best_iscale)
-                scale = np.where(better, sumlx / suml2, scale)
-                best = np.where(better, scale * sumlx, best)
-        np.multiply(x, best_iscale, out=lf)        # the best candidate's labels, recomputed once
-        round_labels(lf, -nmax, nmax - 1, np.abs(best_iscale) * amax)
-    L = lf.astype(np.int32) + nmax
-    if zero.any():
-        L[:, zero] = 0
-        scale = np.where(zero, F32(0), scale)
-    return scale, L
-
-
 def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml2: np.ndarray,
             lo: Optional[int], hi: int, need_sl2_pos: bool, wrap_u8: bool) -> tuple[np.ndarray, np.ndarray]:
     """The coordinate-descent passes shared by ``make_q3_quants`` and ``make_qp_quants``: up to 5 sweeps over the
