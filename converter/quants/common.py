@@ -88,14 +88,14 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
     +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over.
 
-    Fast path (axis 0): the largest magnitude is ``max(hi, -lo)`` from the plain maximum and minimum (two in-order
+    Fast path: the largest magnitude is ``max(hi, -lo)`` from the plain maximum and minimum (two in-order
     vector reductions, no argmax), and its sign is ``hi``'s or ``lo``'s. Only where ``hi == -lo`` (both signs
     reach it: the first one wins) is the index order needed; those columns alone are searched. NaN anywhere
     propagates into the reductions and sends the call to the general search."""
-    if axis != 0 or x.ndim < 2:
+    if x.ndim < 2:
         return _first_absmax_search(x, axis)
-    hi = x.max(axis=0)
-    lo = x.min(axis=0)
+    hi = x.max(axis=axis)
+    lo = x.min(axis=axis)
     neg_lo = -lo
     amax = np.maximum(hi, neg_lo)
     if np.isnan(amax).any():
@@ -104,7 +104,7 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     tie = hi == neg_lo
     tie &= hi > 0
     if tie.any():
-        flat = x.reshape(x.shape[0], -1)
+        flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
         cols = np.nonzero(tie.reshape(-1))[0]
         sub = flat[:, cols]
         first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)

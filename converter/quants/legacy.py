@@ -17,8 +17,8 @@ import numpy as np
 from gguf import GGMLQuantizationType
 
 from . import register
-from .common import F32, c_float_to_int, first_absmax, fp16, quantize_in_chunks, roundf, row_sigma2, seq_max
-from .common import seq_min
+from .common import F32, c_float_to_int, clip_ufunc, first_absmax, fp16, quantize_in_chunks, roundf, row_sigma2
+from .common import seq_max, seq_min
 from .qx_search import make_qx_quants
 from .search import make_qkx
 
@@ -43,12 +43,26 @@ def _pack_high(L: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little")).view("<u4").reshape(-1)
 
 
-def _labels(v: np.ndarray, top: Optional[int]) -> np.ndarray:
-    """``MIN(top, (int8_t)v)`` (or ``(uint8_t)v`` when top is None) as C computes it on x86."""
+def _labels(v: np.ndarray, top: Optional[int], small: bool) -> np.ndarray:
+    """``MIN(top, (int8_t)v)`` (or ``(uint8_t)v`` when top is None) as C computes it on x86.
+
+    ``small`` asserts ``0 <= v < 256`` everywhere (finite scale, so ``x/d + offset`` stays inside the label range
+    up to rounding): there the C conversion is a plain truncation, NumPy's direct cast to uint8, and
+    ``MIN(top, trunc(v)) == trunc(MIN(top, v))`` (truncation is monotone, ``top`` an integer), a float32 clip."""
+    if small:
+        if top is not None:
+            clip_ufunc(v, F32(0), F32(top), out=v)
+        return v.astype(np.uint8)
     t = c_float_to_int(v)
     if top is None:
         return t.astype(np.uint8)
     return np.minimum(t.astype(np.int8), top).astype(np.uint8)
+
+
+def _inverse(d: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``d ? 1.0f/d : 0.0f`` and whether every inverse is finite (a subnormal ``d`` overflows it)."""
+    inv = np.where(d != 0, F32(1) / d, F32(0))
+    return inv, bool(np.isfinite(inv).all())
 
 
 def _symmetric_ref(xs: np.ndarray, nmax: int):
@@ -56,8 +70,10 @@ def _symmetric_ref(xs: np.ndarray, nmax: int):
     _, mx = first_absmax(xs, axis=1)
     d = mx / F32(-nmax)
     with np.errstate(all="ignore"):
-        inv = np.where(d != 0, F32(1) / d, F32(0))
-        L = _labels(xs * inv[:, None] + F32(nmax + 0.5), 2 * nmax - 1)
+        inv, finite = _inverse(d)
+        v = xs * inv[:, None]
+        v += F32(nmax + 0.5)
+        L = _labels(v, 2 * nmax - 1, finite)   # |x*inv| <= nmax (+ulps): v in (0, 2*nmax + 1)
     return d, L
 
 
@@ -66,8 +82,12 @@ def _affine_ref(xs: np.ndarray, nmax: int):
     mn, mx = seq_min(xs, axis=1), seq_max(xs, axis=1)
     d = (mx - mn) / F32(nmax)
     with np.errstate(all="ignore"):
-        inv = np.where(d != 0, F32(1) / d, F32(0))
-        L = _labels((xs - mn[:, None]) * inv[:, None] + F32(0.5), 15 if nmax == 15 else None)
+        inv, finite = _inverse(d)
+        v = xs - mn[:, None]
+        v *= inv[:, None]
+        v += F32(0.5)
+        finite = finite and bool(np.isfinite(d).all())   # x - min finite and in [0, max - min]
+        L = _labels(v, 15 if nmax == 15 else None, finite)
     return d, mn, L
 
 
@@ -110,11 +130,22 @@ def _affine_kernel(nmax: int):
     return kernel
 
 
+_HALF_DOWN = np.nextafter(F32(0.5), F32(0))   # 0.49999997f
+
+
 def _q8_0_kernel(xs, qw, out):
+    """quantize_row_q8_0_ref. ``roundf(v)`` is ``trunc(v + copysign(0.49999997f, v))`` for |v| < 256 (checked
+    exhaustively over every float32 in [0, 256); float rounding is symmetric in sign), the range ``x/d`` stays
+    in when ``1/d`` is finite; otherwise C's roundf and conversion are reproduced step by step."""
     d = np.abs(xs).max(axis=1) / F32(127)
     with np.errstate(all="ignore"):
-        inv = np.where(d != 0, F32(1) / d, F32(0))
-        out["qs"] = c_float_to_int(roundf(xs * inv[:, None])).astype(np.int8)
+        inv, finite = _inverse(d)
+        v = xs * inv[:, None]
+        if finite:
+            v += np.copysign(_HALF_DOWN, v)
+            out["qs"] = np.trunc(v, out=v).astype(np.int8)
+        else:
+            out["qs"] = c_float_to_int(roundf(v)).astype(np.int8)
     out["d"] = fp16(d)[0]
 
 
