@@ -20,7 +20,7 @@ from . import register
 from .common import F32, c_float_to_int, clip_ufunc, first_absmax, fp16, quantize_in_chunks, roundf, row_sigma2
 from .common import seq_max, seq_min
 from .qx_search import make_qx_quants
-from .search import make_qkx
+from .qkx_search import make_qkx
 
 Q4_0 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 Q4_1 = np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", 16)])
