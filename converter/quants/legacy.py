@@ -31,16 +31,35 @@ assert (Q4_0.itemsize, Q4_1.itemsize, Q5_0.itemsize, Q5_1.itemsize, Q8_0.itemsiz
 CHUNK = 4096  # blocks of 32 per chunk
 
 
+def _nibble_pairs() -> np.ndarray:
+    """(32, 8) float32: column i turns the 32 low nibbles of a block into its little-endian uint16 ``i`` of qs,
+    i.e. bytes 2i and 2i+1, byte j = nib[j] | nib[j+16] << 4."""
+    c = np.zeros((32, 8), dtype=F32)
+    for i in range(8):
+        c[2 * i, i], c[2 * i + 16, i], c[2 * i + 1, i], c[2 * i + 17, i] = 1, 16, 256, 4096
+    return c
+
+
+_NIBBLE_PAIRS = _nibble_pairs()
+_POW2 = 2.0 ** np.arange(32, dtype=np.float64)
+
+
 def _pack_nibbles(L: np.ndarray) -> np.ndarray:
-    """Labels (n, 32) -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4."""
-    L = L.astype(np.uint8)
-    return (L[:, :16] & 0xF) | ((L[:, 16:] & 0xF) << 4)
+    """Labels (32, n) position-first -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4.
+
+    Packing and the transpose back to blocks are one small matrix product ``nib.T @ pairs``: every product and
+    partial sum is an integer below 2**16, exact in float32 in any order (BLAS may reorder or fuse, the result
+    cannot change), and BLAS reads the transposed operand in place (a NumPy uint8 transpose is several times
+    slower)."""
+    nib = (L.astype(np.uint8) & 0xF).astype(F32)
+    return (nib.T @ _NIBBLE_PAIRS).astype(np.uint16).view(np.uint8)
 
 
 def _pack_high(L: np.ndarray) -> np.ndarray:
-    """Bit 4 of labels (n, 32) -> qh (n,) uint32: bit j = bit 4 of L[j]."""
-    bits = ((L.astype(np.uint8) >> 4) & 1).astype(np.uint8)
-    return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little")).view("<u4").reshape(-1)
+    """Bit 4 of labels (32, n) position-first -> qh (n,) uint32: bit j = bit 4 of L[j]. A sum of distinct powers
+    of two below 2**32, exact in float64 in any order (so a BLAS product)."""
+    bits = ((L.astype(np.uint8) >> 4) & 1).astype(np.float64)
+    return (_POW2 @ bits).astype(np.uint32)
 
 
 def _labels(v: np.ndarray, top: Optional[int], small: bool) -> np.ndarray:
@@ -65,26 +84,28 @@ def _inverse(d: np.ndarray) -> tuple[np.ndarray, bool]:
     return inv, bool(np.isfinite(inv).all())
 
 
-def _symmetric_ref(xs: np.ndarray, nmax: int):
-    """q4_0/q5_0 ref on (n, 32) blocks: d = max / -nmax, labels MIN(2*nmax-1, (int8_t)(x/d + nmax + 0.5))."""
-    _, mx = first_absmax(xs, axis=1)
+def _symmetric_ref(X: np.ndarray, nmax: int):
+    """q4_0/q5_0 ref on (32, n) position-first blocks: d = max / -nmax, labels
+    MIN(2*nmax-1, (int8_t)(x/d + nmax + 0.5))."""
+    _, mx = first_absmax(X)
     d = mx / F32(-nmax)
     with np.errstate(all="ignore"):
         inv, finite = _inverse(d)
-        v = xs * inv[:, None]
+        v = X * inv
         v += F32(nmax + 0.5)
         L = _labels(v, 2 * nmax - 1, finite)   # |x*inv| <= nmax (+ulps): v in (0, 2*nmax + 1)
     return d, L
 
 
-def _affine_ref(xs: np.ndarray, nmax: int):
-    """q4_1/q5_1 ref on (n, 32) blocks: d = (max - min) / nmax, labels (int8/uint8)((x - min)/d + 0.5)."""
-    mn, mx = seq_min(xs, axis=1), seq_max(xs, axis=1)
+def _affine_ref(X: np.ndarray, nmax: int):
+    """q4_1/q5_1 ref on (32, n) position-first blocks: d = (max - min) / nmax, labels
+    (int8/uint8)((x - min)/d + 0.5)."""
+    mn, mx = seq_min(X), seq_max(X)
     d = (mx - mn) / F32(nmax)
     with np.errstate(all="ignore"):
         inv, finite = _inverse(d)
-        v = xs - mn[:, None]
-        v *= inv[:, None]
+        v = X - mn
+        v *= inv
         v += F32(0.5)
         finite = finite and bool(np.isfinite(d).all())   # x - min finite and in [0, max - min]
         L = _labels(v, 15 if nmax == 15 else None, finite)
@@ -101,12 +122,11 @@ def _weights(X: np.ndarray, qw: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
 
 def _symmetric_kernel(nmax: int):
     def kernel(xs, qw, out, sigma2=None):
+        X = np.ascontiguousarray(xs.T)                 # (32, n): reductions over positions are vector ops
         if qw is None:
-            d, L = _symmetric_ref(xs, nmax)
+            d, L = _symmetric_ref(X, nmax)
         else:
-            X = np.ascontiguousarray(xs.T)
             d, L = make_qx_quants(X, nmax, _weights(X, qw, sigma2))
-            L = L.T
         out["d"] = fp16(d)[0]
         out["qs"] = _pack_nibbles(L)
         if nmax == 16:
@@ -116,12 +136,12 @@ def _symmetric_kernel(nmax: int):
 
 def _affine_kernel(nmax: int):
     def kernel(xs, qw, out, sigma2=None):
+        X = np.ascontiguousarray(xs.T)                 # (32, n): reductions over positions are vector ops
         if qw is None:
-            d, mn, L = _affine_ref(xs, nmax)
+            d, mn, L = _affine_ref(X, nmax)
         else:
-            X = np.ascontiguousarray(xs.T)
             d, the_min, L = make_qkx(X, _weights(X, qw, sigma2), nmax, -0.9, 0.05, 36)
-            mn, L = -the_min, L.T
+            mn = -the_min
         out["d"] = fp16(d)[0]
         out["m"] = fp16(mn)[0]
         out["qs"] = _pack_nibbles(L)
