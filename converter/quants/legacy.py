@@ -31,35 +31,27 @@ assert (Q4_0.itemsize, Q4_1.itemsize, Q5_0.itemsize, Q5_1.itemsize, Q8_0.itemsiz
 CHUNK = 4096  # blocks of 32 per chunk
 
 
-def _nibble_pairs() -> np.ndarray:
-    """(32, 8) float32: column i turns the 32 low nibbles of a block into its little-endian uint16 ``i`` of qs,
-    i.e. bytes 2i and 2i+1, byte j = nib[j] | nib[j+16] << 4."""
-    c = np.zeros((32, 8), dtype=F32)
-    for i in range(8):
-        c[2 * i, i], c[2 * i + 16, i], c[2 * i + 1, i], c[2 * i + 17, i] = 1, 16, 256, 4096
-    return c
-
-
-_NIBBLE_PAIRS = _nibble_pairs()
-_POW2 = 2.0 ** np.arange(32, dtype=np.float64)
+_SHIFTS8 = np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
 
 
 def _pack_nibbles(L: np.ndarray) -> np.ndarray:
     """Labels (32, n) position-first -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4.
 
-    Packing and the transpose back to blocks are one small matrix product ``nib.T @ pairs``: every product and
-    partial sum is an integer below 2**16, exact in float32 in any order (BLAS may reorder or fuse, the result
-    cannot change), and BLAS reads the transposed operand in place (a NumPy uint8 transpose is several times
-    slower)."""
-    nib = (L.astype(np.uint8) & 0xF).astype(F32)
-    return (nib.T @ _NIBBLE_PAIRS).astype(np.uint16).view(np.uint8)
+    The bytes are paired into little-endian uint16 before the one transpose back to blocks (a uint8 transpose
+    moves a byte at a time and costs several times more). No BLAS here: the quantizer runs in worker
+    processes, where a threaded BLAS call per chunk costs far more than it saves."""
+    L = L.astype(np.uint8)
+    q = (L[:16] & 0xF) | ((L[16:] & 0xF) << 4)                          # (16, n): byte j of each block
+    q16 = q[0::2].astype(np.uint16) | (q[1::2].astype(np.uint16) << 8)   # (8, n): bytes 2i, 2i+1
+    return np.ascontiguousarray(q16.T).view(np.uint8)
 
 
 def _pack_high(L: np.ndarray) -> np.ndarray:
-    """Bit 4 of labels (32, n) position-first -> qh (n,) uint32: bit j = bit 4 of L[j]. A sum of distinct powers
-    of two below 2**32, exact in float64 in any order (so a BLAS product)."""
-    bits = ((L.astype(np.uint8) >> 4) & 1).astype(np.float64)
-    return (_POW2 @ bits).astype(np.uint32)
+    """Bit 4 of labels (32, n) position-first -> qh (n,) uint32: bit j = bit 4 of L[j]."""
+    bits = (L.astype(np.uint8) >> 4) & 1
+    groups = np.bitwise_or.reduce(bits.reshape(4, 8, -1) << _SHIFTS8, axis=1)   # (4, n): byte g of qh
+    g = groups.astype(np.uint32)
+    return g[0] | (g[1] << 8) | (g[2] << 16) | (g[3] << 24)
 
 
 def _labels(v: np.ndarray, top: Optional[int], small: bool) -> np.ndarray:
