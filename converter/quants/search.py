@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, first_absmax, nearest_int, round_labels, seq_min, seq_sum
+from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int, seq_sum
 
 
 def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml2: np.ndarray,
@@ -43,7 +43,7 @@ def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml
                 continue
             new = nearest_int(xa[i] * sl2 / slx)
             if lo is not None:
-                np.clip(new, lo, hi, out=new)
+                clip_ufunc(new, lo, hi, out=new)
             else:
                 np.minimum(new, hi, out=new)
             nf = new.astype(F32)
@@ -82,7 +82,7 @@ def make_q3_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     w = x * x
     with np.errstate(all="ignore"):
         lab = nearest_int((-F32(nmax) / mx) * x)
-        np.clip(lab, -nmax, nmax - 1, out=lab)
+        clip_ufunc(lab, -nmax, nmax - 1, out=lab)
         L = lab.astype(F32)
         sumlx = seq_sum((w * x) * L)
         suml2 = seq_sum((w * L) * L)
