@@ -7,8 +7,8 @@ inverse scales use it). Arranged for few passes over the data per candidate (eac
 
 * **Rounding** uses ``np.rint`` (ggml's ``nearest_int`` below 2**22) whenever the per-block bound
   ``|iscale| * max(max - min, min - lowest)`` proves every ``|iscale*(x - min)| < 2**21``; otherwise the bit trick.
-* **The three sums in one pass**: ``w*l`` is written into a stacked buffer, multiplied by ``[l, x]`` in one call,
-  and all three rows (``w*l``, ``(w*l)*l``, ``(w*l)*x``, C's product orders) reduced over the positions at once.
+* **Preallocated work arrays** (labels, ``w*l``, one scratch) reused by every candidate through ``out=``; the
+  products keep C's orders (``(w*l)*l``, ``(w*l)*x``). Stacking the three sums into one call measured slower.
 * **State updated in place** (``np.copyto(..., where=better)``) on small per-block arrays; labels are not copied
   on improvement: the (iscale, min) that produced the best labels are kept and the labels recomputed once.
 """
