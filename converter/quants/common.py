@@ -37,25 +37,10 @@ def nearest_int(v: np.ndarray) -> np.ndarray:
     return bits
 
 
-_RINT_SAFE = F32(2097152.0)  # 2**21: below 2**22 np.rint and the magic trick agree exactly
-
-
 try:  # the clip ufunc itself: np.clip's Python wrapper costs as much as the work on a cache-sized chunk
-    from numpy._core.umath import clip as _clip
+    from numpy._core.umath import clip as clip_ufunc
 except ImportError:  # pragma: no cover - other NumPy layouts
-    _clip = np.clip
-
-
-def round_labels(v: np.ndarray, lo: int, hi: int, bound: np.ndarray) -> np.ndarray:
-    """``MAX(lo, MIN(hi, nearest_int(v)))`` as float32, computed in place in ``v``.
-
-    ``bound`` (per column) must bound ``|v|``; where it proves ``|v| < 2**21`` everywhere the cheap ``np.rint``
-    is exact, otherwise (huge, infinite or NaN values, as denormal inputs make) the bit trick is used."""
-    if np.all(bound < _RINT_SAFE):
-        np.rint(v, out=v)
-    else:
-        v[...] = nearest_int(v)
-    return _clip(v, F32(lo), F32(hi), out=v)
+    clip_ufunc = np.clip
 
 
 def seq_sum(a: np.ndarray) -> np.ndarray:
@@ -95,7 +80,34 @@ def roundf(v: np.ndarray) -> np.ndarray:
 def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(amax, max) along ``axis`` the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them
     from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
-    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over."""
+    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over.
+
+    Fast path: the largest magnitude is ``max(hi, -lo)`` from the plain maximum and minimum (two in-order
+    vector reductions, no argmax), and its sign is ``hi``'s or ``lo``'s. Only where ``hi == -lo`` (both signs
+    reach it: the first one wins) is the index order needed; those columns alone are searched. NaN anywhere
+    propagates into the reductions and sends the call to the general search."""
+    if x.ndim < 2:
+        return _first_absmax_search(x, axis)
+    hi = x.max(axis=axis)
+    lo = x.min(axis=axis)
+    neg_lo = -lo
+    amax = np.maximum(hi, neg_lo)
+    if np.isnan(amax).any():
+        return _first_absmax_search(x, axis)
+    mx = np.where(hi >= neg_lo, hi, lo)
+    tie = hi == neg_lo
+    tie &= hi > 0
+    if tie.any():
+        flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+        cols = np.nonzero(tie.reshape(-1))[0]
+        sub = flat[:, cols]
+        first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)
+        mx.reshape(-1)[cols] = sub[first, np.arange(cols.size)]
+    return amax, np.where(amax > 0, mx, F32(0))
+
+
+def _first_absmax_search(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_absmax` by an argmax over the magnitudes (any axis, NaN passed over)."""
     ax = np.abs(x)
     nan = np.isnan(ax)
     if nan.any():

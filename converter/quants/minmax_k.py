@@ -14,7 +14,8 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from .common import F32, fp16, importance_weights, nearest_int, seq_sum, to_positions
-from .search import make_qkx, make_qp_quants_pair
+from .qkx_search import make_qkx
+from .search import make_qp_quants_pair
 
 # ref path search parameters (rmin, rdelta, nstep) by nmax; the imatrix path always uses (-0.9, 0.05, 36)
 _REF_SEARCH = {15: (-1.0, 0.1, 20), 31: (-0.5, 0.1, 15)}

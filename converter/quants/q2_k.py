@@ -15,7 +15,8 @@ from gguf import GGMLQuantizationType
 from . import register
 from .common import F32, QK_K, fp16, from_positions, importance_weights, nearest_int, pack_2bit
 from .common import quantize_in_chunks, seq_sum, to_positions, unpack_2bit
-from .search import make_qkx, make_qp_quants_pair
+from .qkx_search import make_qkx
+from .search import make_qp_quants_pair
 
 BLOCK = np.dtype([("scales", "u1", 16), ("qs", "u1", 64), ("d", "<f2"), ("dmin", "<f2")])
 assert BLOCK.itemsize == 84

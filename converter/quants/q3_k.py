@@ -16,7 +16,8 @@ from gguf import GGMLQuantizationType
 from . import register
 from .common import F32, QK_K, first_absmax, fp16, from_positions, importance_weights, nearest_int
 from .common import pack_2bit, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
-from .search import make_q3_quants, make_qx_quants
+from .qx_search import make_qx_quants
+from .search import make_q3_quants
 
 BLOCK = np.dtype([("hmask", "u1", 32), ("qs", "u1", 64), ("scales", "u1", 12), ("d", "<f2")])
 assert BLOCK.itemsize == 110

@@ -12,9 +12,9 @@ import numpy as np
 from gguf import GGMLQuantizationType
 
 from . import register
-from .common import F32, GROUP_MAX_EPS, QK_K, first_absmax, fp16, from_positions, nearest_int, quantize_in_chunks
+from .common import F32, GROUP_MAX_EPS, QK_K, first_absmax, fp16, nearest_int, quantize_in_chunks
 from .common import to_positions
-from .search import make_qx_quants
+from .qx_search import qx_labels, qx_search
 
 BLOCK = np.dtype([("ql", "u1", 128), ("qh", "u1", 64), ("scales", "i1", 16), ("d", "<f2")])
 assert BLOCK.itemsize == 210
@@ -37,20 +37,29 @@ def _pack(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kernel(xs: np.ndarray, qw: Optional[np.ndarray], out: np.ndarray) -> None:
+    """The search runs position-first; the final labels, which depend only on each weight and its sub-block's
+    fp16-derived scale ``d``, are computed straight in the row layout (no transpose back). Only sub-blocks whose
+    ``d`` is 0 keep the search's labels, so only those are computed from the winning inverse scale."""
+    n = xs.shape[0]
     X = to_positions(xs, 16)                                  # (16, 16, n)
-    scales, L = make_qx_quants(X, 32, None if qw is None else to_positions(qw, 16))
+    res = qx_search(X, 32, None if qw is None else to_positions(qw, 16))
+    scales = res.scale
     amax, max_scale = first_absmax(scales)
     live = amax >= GROUP_MAX_EPS                              # other super-blocks stay all zero bytes
     with np.errstate(all="ignore"):
         iscale = F32(-128) / max_scale
         d16, d32 = fp16(F32(1) / iscale)
         sc = np.minimum(nearest_int(iscale * scales), 127).astype(np.int8)
-        d = d32 * sc.astype(F32)
-        lab = nearest_int(X / d)
-        np.clip(lab, -32, 31, out=lab)
-        lab += 32
-        np.copyto(L, lab, where=d != 0)
-    ql, qh = _pack(from_positions(L))
+        d = d32 * sc.astype(F32)                              # (16, n)
+        v = xs.reshape(n, 16, 16) / d.T[:, :, None]           # C: x / d
+        lab = nearest_int(v).reshape(n, 256)
+    np.clip(lab, -32, 31, out=lab)
+    lab += 32
+    dead = d == 0
+    if dead.any():                                            # keep make_qx_quants' labels there
+        sub, blk = np.nonzero(dead)
+        lab.reshape(n, 16, 16)[blk, sub] = qx_labels(X, res, 32, dead).T
+    ql, qh = _pack(lab)
     out["ql"] = np.where(live[:, None], ql, 0)
     out["qh"] = np.where(live[:, None], qh, 0)
     out["scales"] = np.where(live[:, None], sc.T, 0)

@@ -13,129 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, first_absmax, nearest_int, round_labels, seq_min, seq_sum
-
-
-def _err(x: np.ndarray, w: np.ndarray, scale: np.ndarray, lf: np.ndarray, mn: np.ndarray, use_mad: bool,
-         tmp: np.ndarray) -> np.ndarray:
-    """sum_i w * f(scale*L + min - x), f = |.| or square, in order (``tmp`` is scratch shaped like x)."""
-    np.multiply(lf, scale, out=tmp)
-    tmp += mn
-    tmp -= x
-    if use_mad:
-        np.abs(tmp, out=tmp)
-    else:
-        tmp *= tmp
-    tmp *= w
-    return seq_sum(tmp)
-
-
-def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int,
-             use_mad: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``make_qkx2_quants`` / ``make_qkx3_quants`` (identical once the weights are given): an asymmetric
-    ``x ~ scale*L + min`` fit searched over ``nstep + 1`` inverse scales.
-
-    Returns (scale, the_min = -min, L as uint8 shaped like x). Rather than copying labels on every improvement,
-    the (iscale, min) that produced the best labels are kept and the labels recomputed once at the end."""
-    tmp = w * x
-    sum_w = seq_sum(w)
-    sum_x = seq_sum(tmp)
-    lo_x = seq_min(x)
-    mx = x.max(axis=0)
-    mn = np.where(lo_x > 0, F32(0), lo_x)
-    flat = mx <= mn
-    mn_flat = mn
-    mx = np.where(flat, mn + F32(1), mx)  # flat blocks get L = 0 at the end; keep their arithmetic finite
-    fnmax = F32(nmax)
-    lf = np.empty_like(x)
-    wl = np.empty_like(x)
-
-    def labels(iscale: np.ndarray, mn: np.ndarray) -> np.ndarray:
-        np.subtract(x, mn, out=lf)
-        np.multiply(lf, iscale, out=lf)
-        return round_labels(lf, 0, nmax, np.abs(iscale) * np.maximum(mx - mn, mn - lo_x))
-
-    with np.errstate(all="ignore"):
-        iscale = fnmax / (mx - mn)
-        scale = F32(1) / iscale
-        best = _err(x, w, scale, labels(iscale, mn), mn, use_mad, tmp)
-        best_iscale, best_mn = iscale, mn
-        for step in range(nstep + 1):
-            iscale = (F32(rmin) + F32(rdelta) * F32(step) + fnmax) / (mx - mn)
-            labels(iscale, mn)
-            np.multiply(w, lf, out=wl)
-            sum_l = seq_sum(wl)
-            np.multiply(wl, lf, out=tmp)
-            sum_l2 = seq_sum(tmp)
-            np.multiply(wl, x, out=tmp)
-            sum_xl = seq_sum(tmp)
-            D = sum_w * sum_l2 - sum_l * sum_l
-            this_scale = (sum_w * sum_xl - sum_x * sum_l) / D
-            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D
-            pos = this_min > 0
-            if pos.any():
-                this_min = np.where(pos, F32(0), this_min)
-                this_scale = np.where(pos, sum_xl / sum_l2, this_scale)
-            cur = _err(x, w, this_scale, lf, this_min, use_mad, tmp)
-            better = (D > 0) & (cur < best)
-            if better.any():
-                best_iscale = np.where(better, iscale, best_iscale)
-                best_mn = np.where(better, mn, best_mn)       # the min these labels were computed with
-                best = np.where(better, cur, best)
-                scale = np.where(better, this_scale, scale)
-                mn = np.where(better, this_min, mn)
-        L = labels(best_iscale, best_mn).astype(np.uint8)
-    if flat.any():
-        L[:, flat] = 0
-        scale = np.where(flat, F32(0), scale)
-        mn = np.where(flat, mn_flat, mn)
-    return scale, -mn, L
-
-
-def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``make_qx_quants`` with ``rmse_type == 1``: a symmetric fit, 18 candidate scales around ``-nmax/max``.
-
-    ``qw`` None means weights ``x*x``. Returns (scale, L + nmax as int32)."""
-    amax, mx = first_absmax(x)
-    zero = amax < GROUP_MAX_EPS
-    mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0 at the end; keep their arithmetic finite
-    w = x * x if qw is None else qw
-    wx = w * x
-    fnmax = F32(nmax)
-    lf = np.empty_like(x)
-    tmp = np.empty_like(x)
-
-    def candidate(iscale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        np.multiply(x, iscale, out=lf)
-        round_labels(lf, -nmax, nmax - 1, np.abs(iscale) * amax)
-        np.multiply(wx, lf, out=tmp)
-        sumlx = seq_sum(tmp)
-        np.multiply(w, lf, out=tmp)
-        np.multiply(tmp, lf, out=tmp)
-        return sumlx, seq_sum(tmp)
-
-    with np.errstate(all="ignore"):
-        best_iscale = -fnmax / mx
-        sumlx, suml2 = candidate(best_iscale)
-        scale = np.where(suml2 != 0, sumlx / suml2, F32(0))
-        best = scale * sumlx
-        for step in range(-9, 10):
-            if step == 0:
-                continue
-            iscale = -(fnmax + F32(0.1) * F32(step)) / mx
-            sumlx, suml2 = candidate(iscale)
-            better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
-            if better.any():
-                best_iscale = np.where(better, iscale, best_iscale)
-                scale = np.where(better, sumlx / suml2, scale)
-                best = np.where(better, scale * sumlx, best)
-        np.multiply(x, best_iscale, out=lf)        # the best candidate's labels, recomputed once
-        round_labels(lf, -nmax, nmax - 1, np.abs(best_iscale) * amax)
-    L = lf.astype(np.int32) + nmax
-    if zero.any():
-        L[:, zero] = 0
-        scale = np.where(zero, F32(0), scale)
-    return scale, L
+from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int, seq_sum
 
 
 def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml2: np.ndarray,
@@ -165,7 +43,7 @@ def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml
                 continue
             new = nearest_int(xa[i] * sl2 / slx)
             if lo is not None:
-                np.clip(new, lo, hi, out=new)
+                clip_ufunc(new, lo, hi, out=new)
             else:
                 np.minimum(new, hi, out=new)
             nf = new.astype(F32)
@@ -204,7 +82,7 @@ def make_q3_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     w = x * x
     with np.errstate(all="ignore"):
         lab = nearest_int((-F32(nmax) / mx) * x)
-        np.clip(lab, -nmax, nmax - 1, out=lab)
+        clip_ufunc(lab, -nmax, nmax - 1, out=lab)
         L = lab.astype(F32)
         sumlx = seq_sum((w * x) * L)
         suml2 = seq_sum((w * L) * L)

@@ -1,0 +1,122 @@
+"""ggml's ``make_qx_quants`` (``rmse_type == 1``), the symmetric scale search of Q6_K, Q3_K (imatrix) and
+Q4_0/Q5_0 (imatrix), vectorized across blocks and arranged to do as little work per candidate as possible.
+
+The C routine tries the inverse scale ``-nmax/max`` and 18 neighbours ``-(nmax + 0.1*is)/max``; for each it
+rounds the labels ``l = clamp(nearest_int(iscale*x), -nmax, nmax-1)``, sums ``w*x*l`` and ``w*l*l`` in order, and
+keeps a candidate when ``sumlx**2 > best*suml2``. Bit for bit the same here, with these savings (each exact):
+
+* **Rounding**: for non-zero blocks ``|iscale*x| <= nmax + 0.9`` (|x| <= amax, a few ulps at most), far below
+  2**22, where ``np.rint`` is ggml's ``nearest_int``; only blocks with infinite or NaN values need the bit trick.
+* **Small working set**: ``w*x`` and ``w`` are computed once; each candidate's products go through a single
+  scratch array and its two sums straight into a (candidates, 2, blocks) table (``out=``). (The chunk is cache
+  sized; a stacked two-row product buffer measured slower, and chunks above 512 super-blocks fall off a cliff.)
+* **The sequential choice on small arrays**: ``sumlx**2``, ``sumlx/suml2`` and ``scale*sumlx`` of all
+  candidates are computed at once (the same float32 operations the C code does for the one it keeps); the loop
+  over candidates only compares and copies.
+* **No label copies**: the winning inverse scale is returned, and labels are computed from it only where the
+  caller needs them (Q6_K and Q3_K re-derive almost all labels from the fp16 scales anyway).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int
+
+# the C candidate order: the start (is = 0), then is = -9..-1, 1..9
+_STEPS = np.array([0] + [s for s in range(-9, 10) if s != 0], dtype=np.float32)
+
+
+class QxSearch(NamedTuple):
+    scale: np.ndarray    # the returned scale per block (0 for all-zero blocks)
+    iscale: np.ndarray   # the inverse scale whose labels won
+    zero: np.ndarray     # bool: all-zero blocks (``amax < GROUP_MAX_EPS``), whose labels are all 0
+    safe: bool           # every |iscale*x| < 2**21 (np.rint is nearest_int)
+
+
+def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
+    """Run the search over ``x`` (n, *blocks) position-first; ``qw`` None means weights ``x*x``."""
+    amax, mx = first_absmax(x)
+    zero = amax < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0; keep their arithmetic finite
+    safe = bool(np.isfinite(amax).all())
+    fnmax = F32(nmax)
+    stacked = np.empty((2,) + x.shape, dtype=F32)
+    if qw is None:
+        np.multiply(x, x, out=stacked[1])
+    else:
+        stacked[1] = qw
+    np.multiply(stacked[1], x, out=stacked[0])            # (w*x), then *l below: C's w*x[i]*l
+    prod = np.empty_like(x)
+    lf = np.empty_like(x)
+    n_cand = _STEPS.size
+    sums = np.empty((n_cand, 2) + x.shape[1:], dtype=F32)
+    with np.errstate(all="ignore"):
+        iscales = np.empty((n_cand,) + x.shape[1:], dtype=F32)
+        iscales[0] = -fnmax / mx
+        for k in range(1, n_cand):
+            np.divide(-(fnmax + F32(0.1) * _STEPS[k]), mx, out=iscales[k])
+        for k in range(n_cand):
+            qx_round(x, iscales[k], nmax, lf, safe)
+            np.multiply(stacked[0], lf, out=prod)
+            np.add.reduce(prod, axis=0, out=sums[k, 0])   # in position order
+            np.multiply(stacked[1], lf, out=prod)
+            np.multiply(prod, lf, out=prod)               # (w*l)*l
+            np.add.reduce(prod, axis=0, out=sums[k, 1])
+        sumlx, suml2 = sums[:, 0], sums[:, 1]
+        scales = sumlx / suml2
+        scales[0] = np.where(suml2[0] != 0, scales[0], F32(0))
+        bests = scales * sumlx
+        lx2 = sumlx * sumlx
+        ok = suml2 > 0
+        best = bests[0].copy()
+        pick = np.zeros(best.shape, dtype=np.intp)
+        cmp = np.empty_like(best)
+        better = np.empty(best.shape, dtype=bool)
+        for k in range(1, n_cand):
+            np.multiply(best, suml2[k], out=cmp)
+            np.greater(lx2[k], cmp, out=better)
+            better &= ok[k]
+            np.copyto(best, bests[k], where=better)
+            np.copyto(pick, k, where=better)
+        pick = pick[None]
+        scale = np.take_along_axis(scales, pick, 0)[0]
+        iscale = np.take_along_axis(iscales, pick, 0)[0]
+    return QxSearch(np.where(zero, F32(0), scale), iscale, zero, safe)
+
+
+def qx_round(x: np.ndarray, iscale: np.ndarray, nmax: int, out: np.ndarray, safe: bool) -> np.ndarray:
+    """``clamp(nearest_int(iscale*x), -nmax, nmax-1)`` as float32 into ``out``. ``safe`` asserts every product
+    is finite and small (np.rint is exact there; otherwise ggml's bit trick is used)."""
+    np.multiply(x, iscale, out=out)
+    if safe:
+        np.rint(out, out=out)
+    else:
+        out[...] = nearest_int(out)
+    return clip_ufunc(out, F32(-nmax), F32(nmax - 1), out=out)
+
+
+def qx_labels(x: np.ndarray, res: QxSearch, nmax: int, cols: Optional[np.ndarray] = None) -> np.ndarray:
+    """The winning labels ``l + nmax`` as int32 (all 0 in all-zero blocks), shaped like ``x``; with ``cols``
+    (a boolean mask over the blocks) only those blocks', shaped (n, count)."""
+    iscale, zero = res.iscale, res.zero
+    if cols is not None:
+        x, iscale, zero = x[:, cols], iscale[cols], zero[cols]
+    lf = np.empty_like(x)
+    with np.errstate(all="ignore"):
+        qx_round(x, iscale, nmax, lf, res.safe)
+    L = lf.astype(np.int32)
+    L += nmax
+    if zero.any():
+        L[:, zero] = 0
+    return L
+
+
+def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``make_qx_quants`` with ``rmse_type == 1``. ``qw`` None means weights ``x*x``.
+
+    Returns (scale, L + nmax as int32)."""
+    res = qx_search(x, nmax, qw)
+    return res.scale, qx_labels(x, res, nmax)
