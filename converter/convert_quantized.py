@@ -13,7 +13,8 @@ import gguf
 import numpy as np
 
 from .gguf_out import MetadataFn, OutputTensor
-from .gguf_stream import KV, encode_str
+from .gguf_in import KV
+from .gguf_stream import encode_str
 from .progress import CancelToken, ProgressCallback
 from .quantize import ImatrixArg, InputTensor, quantize_tensors
 from .recipes import Override
