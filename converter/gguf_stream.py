@@ -87,11 +87,13 @@ class GGUFStreamWriter:
     """Write the header for ``tensors`` at once, then accept each tensor's bytes in order (in pieces if wanted).
 
     Checks that every tensor receives exactly its announced size and pads it; :meth:`close` checks that all
-    tensors were written.
+    tensors were written. ``trim_dims`` drops trailing dimensions of 1 from the tensor infos as ggml's writer
+    (llama-quantize) does; without it every given dimension is stored, as gguf-py's writer (llama.cpp's
+    converter) does.
     """
 
     def __init__(self, fout: BinaryIO, kv: Iterable[KV], tensors: Sequence[OutTensor], *,
-                 alignment: int = DEFAULT_ALIGNMENT) -> None:
+                 alignment: int = DEFAULT_ALIGNMENT, trim_dims: bool = True) -> None:
         self.fout = fout
         self.tensors = list(tensors)
         self.alignment = alignment
@@ -102,7 +104,7 @@ class GGUFStreamWriter:
         header.extend(p.raw for p in kv)
         offset = 0
         for t in self.tensors:
-            dims = _n_dims(t.shape)
+            dims = _n_dims(t.shape) if trim_dims else len(t.shape)
             header.append(encode_str(t.name))
             header.append(struct.pack(f"<I{dims}QIQ", dims, *t.shape[:dims], int(t.type), offset))
             offset += self._padded(t.nbytes)
