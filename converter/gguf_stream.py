@@ -17,6 +17,7 @@ from gguf import GGMLQuantizationType, GGUFValueType
 
 from .errors import GGUFError
 from .gguf_in import GGUF_MAGIC, KV, tensor_nbytes
+from .gguf_values import SCALARS
 
 GGUF_VERSION = 3
 DEFAULT_ALIGNMENT = 32
@@ -26,11 +27,6 @@ DEFAULT_ALIGNMENT = 32
 # Encoding metadata pairs
 # ---------------------------------------------------------------------------------------------------------------
 
-_SCALAR = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
-    GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i", GGUFValueType.FLOAT32: "<f",
-    GGUFValueType.UINT64: "<Q", GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d", GGUFValueType.BOOL: "<?",
-}
 
 
 def encode_str(text: str) -> bytes:
@@ -41,7 +37,7 @@ def encode_str(text: str) -> bytes:
 def _encode_value(vtype: GGUFValueType, value: object) -> bytes:
     if vtype == GGUFValueType.STRING:
         return encode_str(str(value))
-    return struct.pack(_SCALAR[vtype], value)
+    return struct.pack(SCALARS[vtype], value)
 
 
 def encode_kv(key: str, value: object, vtype: GGUFValueType,

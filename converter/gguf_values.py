@@ -131,14 +131,15 @@ class Cursor:
 
     def skip_strings(self, count: int, what: str) -> None:
         """Step over ``count`` length-prefixed strings, checking that each lies inside the file."""
-        buf, pos, size = self.buf, self.pos, self.size
+        buf, pos = self.buf, self.pos
         unpack = _U64.unpack_from
-        for _ in range(count):
-            if pos + 8 > size:
-                raise self.fail(f"truncated: {what} runs past the end of the file")
-            pos += 8 + unpack(buf, pos)[0]
-            if pos > size:
-                raise self.fail(f"truncated: a string of {what} runs past the end of the file")
+        try:
+            for _ in range(count):  # the hot loop of a vocabulary: a length prefix past the end raises
+                pos += 8 + unpack(buf, pos)[0]
+        except (struct.error, OverflowError):
+            raise self.fail(f"truncated: {what} runs past the end of the file") from None
+        if pos > self.size:
+            raise self.fail(f"truncated: a string of {what} runs past the end of the file")
         self.pos = pos
 
     def value(self, vtype: int, what: str, pair_start: int, depth: int = 0) -> Any:
