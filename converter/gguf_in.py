@@ -141,7 +141,7 @@ def _parse(c: Cursor) -> GGUFFile:
         pairs.append(KV(key, c.buf[start:c.pos]))
         if isinstance(value, LazyStrings):
             value.raw = pairs[-1].raw
-        metadata._set(key, value)
+        metadata.add(key, value)
     alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise c.fail(f"general.alignment {alignment!r} is not a power of two")

@@ -62,7 +62,8 @@ class Metadata(Mapping[str, Any]):
     def __init__(self) -> None:
         self._items: dict[str, Any] = {}
 
-    def _set(self, key: str, value: Any) -> None:
+    def add(self, key: str, value: Any) -> None:
+        """Append ``key`` (the reader's method; a value may be a :class:`LazyStrings`)."""
         self._items[key] = value
 
     def __getitem__(self, key: str) -> Any:
