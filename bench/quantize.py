@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from gguf import GGML_QUANT_SIZES  # noqa: E402
 
-from converter.gguf_stream import read_layout  # noqa: E402
+from converter.gguf_in import read_gguf  # noqa: E402
 from converter.quantize import quantize_gguf  # noqa: E402
 from tests.fixtures.llama import quantize_with_llama_cpp  # noqa: E402
 from tests.fixtures.synthetic_gguf import write_synthetic_llama  # noqa: E402
@@ -34,14 +34,14 @@ DEFAULT_MIXES = "Q4_K_M,Q5_K_M,Q6_K,Q3_K_M,Q2_K,Q8_0,Q4_0"
 
 def identical_blocks(ours: Path, ref: Path) -> float:
     """Share of quantized blocks (over all tensors) whose bytes are equal in both files."""
-    a, b = read_layout(ours), read_layout(ref)
+    a, b = read_gguf(ours), read_gguf(ref)
     da, db = np.memmap(ours, dtype=np.uint8, mode="r"), np.memmap(ref, dtype=np.uint8, mode="r")
     same = total = 0
     for ta, tb in zip(a.tensors, b.tensors):
-        if ta.name != tb.name or ta.type != tb.type:
-            total += max(1, ta.nbytes // GGML_QUANT_SIZES[ta.type][1])
+        if ta.name != tb.name or ta.qtype != tb.qtype:
+            total += max(1, ta.nbytes // GGML_QUANT_SIZES[ta.qtype][1])
             continue
-        size = GGML_QUANT_SIZES[ta.type][1]
+        size = GGML_QUANT_SIZES[ta.qtype][1]
         xa = np.asarray(da[ta.offset:ta.offset + ta.nbytes]).reshape(-1, size)
         xb = np.asarray(db[tb.offset:tb.offset + tb.nbytes]).reshape(-1, size)
         same += int(np.all(xa == xb, axis=1).sum())
@@ -50,7 +50,7 @@ def identical_blocks(ours: Path, ref: Path) -> float:
 
 
 def n_weights(path: Path) -> int:
-    return sum(int(np.prod(t.shape)) for t in read_layout(path).tensors)
+    return sum(int(np.prod(t.ne)) for t in read_gguf(path).tensors)
 
 
 def bench(label: str, src: Path, mixes: list[str], threads: int, workdir: Path) -> None:

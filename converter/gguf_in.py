@@ -1,38 +1,36 @@
-"""Read and validate a GGUF file's header: metadata key/values and the tensor table, never trusting a length.
+"""The one GGUF header reader: metadata key/values and the tensor table, validated, never trusting a length.
 
 ``read_gguf(path)`` parses the header with bounds checks at every step (counts, string and array lengths, tensor
 dimensions, types, offsets, alignment, overlaps, data past the end of the file) and raises :class:`GGUFError`
 with a one-line message for anything truncated or malformed. Tensor data is not read; :func:`read_tensor_bytes`
-fetches one tensor's raw bytes on demand. Used by ``kompakt inspect`` and by anything that must reject a corrupt
-file before handing it to llama.cpp.
+fetches one tensor's raw bytes on demand. Each key/value pair also keeps its stored bytes (:attr:`GGUFFile.kv`) so
+the quantizer can copy metadata byte for byte, and long string arrays (vocabularies, merges) are only decoded when
+read (:class:`converter.gguf_values.Metadata`), which keeps a 49k-token header at a few tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import mmap
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import gguf
 import numpy as np
 
 from .errors import GGUFError
+from .gguf_values import VT, Cursor, LazyStrings, Metadata
 
 GGUF_MAGIC = b"GGUF"
 MAX_DIMS = 4  # GGML_MAX_DIMS
-VT = gguf.GGUFValueType
 
-#: Fixed-size value types: GGUF value type -> struct format (little-endian).
-_SCALARS: dict[int, str] = {
-    VT.UINT8: "<B", VT.INT8: "<b", VT.UINT16: "<H", VT.INT16: "<h", VT.UINT32: "<I", VT.INT32: "<i",
-    VT.FLOAT32: "<f", VT.BOOL: "<?", VT.UINT64: "<Q", VT.INT64: "<q", VT.FLOAT64: "<d",
-}
-_NUMPY: dict[int, str] = {
-    VT.UINT8: "<u1", VT.INT8: "<i1", VT.UINT16: "<u2", VT.INT16: "<i2", VT.UINT32: "<u4", VT.INT32: "<i4",
-    VT.FLOAT32: "<f4", VT.BOOL: "?", VT.UINT64: "<u8", VT.INT64: "<i8", VT.FLOAT64: "<f8",
-}
+
+@dataclass(frozen=True)
+class KV:
+    """One metadata pair: its key and the bytes of the whole pair (key, type, value) exactly as stored."""
+
+    key: str
+    raw: bytes
 
 
 @dataclass(frozen=True)
@@ -60,12 +58,13 @@ class GGUFFile:
 
     path: Path
     version: int
-    metadata: dict[str, Any]
+    metadata: Metadata
     value_types: dict[str, VT]
     tensors: list[GGUFTensorInfo]
     alignment: int
     data_offset: int
     file_size: int
+    kv: list[KV] = field(default_factory=list)  # every pair's stored bytes, in file order
     _by_name: dict[str, GGUFTensorInfo] = field(default_factory=dict, repr=False)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -87,75 +86,13 @@ class GGUFFile:
         return sum(t.nbytes for t in self.tensors)
 
 
-class _Cursor:
-    """Sequential reads over a read-only map of the file that refuse to go past its end."""
-
-    def __init__(self, buf: mmap.mmap, size: int, path: Path) -> None:
-        self.buf, self.size, self.path, self.pos = buf, size, path, 0
-
-    def fail(self, message: str) -> GGUFError:
-        return GGUFError(message, path=self.path)
-
-    def read(self, n: int, what: str) -> bytes:
-        if n < 0 or n > self.size - self.pos:
-            raise self.fail(f"truncated: {what} needs {n} bytes at offset {self.pos}, file has {self.size}")
-        data = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return data
-
-    def scalar(self, vtype: int, what: str) -> Any:
-        fmt = _SCALARS[vtype]
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt), what))[0]
-
-    def u32(self, what: str) -> int:
-        return self.scalar(VT.UINT32, what)
-
-    def u64(self, what: str) -> int:
-        return self.scalar(VT.UINT64, what)
-
-    def string(self, what: str) -> str:
-        n = self.u64(f"length of {what}")
-        return self.read(n, what).decode("utf-8", errors="replace")
-
-    def strings(self, count: int, what: str) -> list[str]:
-        """``count`` length-prefixed strings (the hot path: token lists and merges)."""
-        buf, pos, size, out = self.buf, self.pos, self.size, []
-        unpack = struct.Struct("<Q").unpack_from
-        for _ in range(count):
-            if pos + 8 > size:
-                raise self.fail(f"truncated: {what} runs past the end of the file")
-            (n,) = unpack(buf, pos)
-            pos += 8
-            if n > size - pos:
-                raise self.fail(f"truncated: a string of {what} runs past the end of the file")
-            out.append(buf[pos:pos + n].decode("utf-8", errors="replace"))
-            pos += n
-        self.pos = pos
-        return out
-
-    def value(self, vtype: int, what: str, depth: int = 0) -> Any:
-        if vtype in _SCALARS:
-            return self.scalar(vtype, what)
-        if vtype == VT.STRING:
-            return self.string(what)
-        if vtype == VT.ARRAY:
-            if depth > 2:
-                raise self.fail(f"{what}: arrays nested too deeply")
-            item_type = self.u32(f"item type of {what}")
-            count = self.u64(f"length of {what}")
-            if item_type in _NUMPY:
-                itemsize = np.dtype(_NUMPY[item_type]).itemsize
-                if count > (self.size - self.pos) // itemsize:
-                    raise self.fail(f"truncated: {what} claims {count} items past the end of the file")
-                return np.frombuffer(self.read(count * itemsize, what), dtype=_NUMPY[item_type]).copy()
-            if item_type not in (VT.STRING, VT.ARRAY):
-                raise self.fail(f"{what}: unknown array item type {item_type}")
-            if count > (self.size - self.pos) // 8:  # every string or array takes at least 8 bytes
-                raise self.fail(f"truncated: {what} claims {count} items past the end of the file")
-            if item_type == VT.STRING:
-                return self.strings(count, what)
-            return [self.value(item_type, what, depth + 1) for _ in range(count)]
-        raise self.fail(f"{what}: unknown value type {vtype}")
+def tensor_nbytes(ne: Sequence[int], qtype: gguf.GGMLQuantizationType) -> int:
+    """Bytes a tensor of GGML-order shape ``ne`` takes in ``qtype``."""
+    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    n = 1
+    for d in ne:
+        n *= int(d)
+    return n // block * type_size
 
 
 def read_gguf(path: str | Path) -> GGUFFile:
@@ -166,16 +103,18 @@ def read_gguf(path: str | Path) -> GGUFFile:
         if size < 24:
             raise GGUFError(f"not a GGUF file (only {size} bytes)", path=path)
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse(_Cursor(buf, size, path))
+            return _parse(Cursor(buf, size, path))
     except GGUFError:
         raise
     except IsADirectoryError:
         raise GGUFError("is a directory, not a GGUF file", path=path) from None
+    except FileNotFoundError as exc:
+        raise GGUFError("cannot read: file not found", path=path) from exc
     except OSError as exc:
         raise GGUFError(f"cannot read: {exc.strerror or exc}", path=path) from exc
 
 
-def _parse(c: _Cursor) -> GGUFFile:
+def _parse(c: Cursor) -> GGUFFile:
     if c.size < 24 or c.read(4, "magic") != GGUF_MAGIC:
         raise c.fail("not a GGUF file (bad magic)")
     version = c.u32("version")
@@ -185,10 +124,12 @@ def _parse(c: _Cursor) -> GGUFFile:
     n_tensors, n_kv = c.u64("tensor count"), c.u64("key/value count")
     if n_kv > c.size // 12 or n_tensors > c.size // 24:
         raise c.fail(f"header claims {n_tensors} tensors and {n_kv} keys, more than the file can hold")
-    metadata: dict[str, Any] = {}
+    metadata = Metadata()
     types: dict[str, VT] = {}
+    pairs: list[KV] = []
     for i in range(n_kv):
-        key = c.string(f"key #{i}")
+        start = c.pos
+        key = c.name(f"key #{i}")
         if key in metadata:
             raise c.fail(f"duplicate metadata key {key!r}")
         vtype = c.u32(f"type of {key}")
@@ -196,18 +137,22 @@ def _parse(c: _Cursor) -> GGUFFile:
             types[key] = VT(vtype)
         except ValueError:
             raise c.fail(f"{key}: unknown value type {vtype}") from None
-        metadata[key] = c.value(vtype, key)
+        value = c.value(vtype, key, start)
+        pairs.append(KV(key, c.buf[start:c.pos]))
+        if isinstance(value, LazyStrings):
+            value.raw = pairs[-1].raw
+        metadata.add(key, value)
     alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise c.fail(f"general.alignment {alignment!r} is not a power of two")
     raw = [_tensor_entry(c, i) for i in range(n_tensors)]
     data_offset = -(-c.pos // alignment) * alignment
     tensors = _check_tensors(c, raw, data_offset, alignment)
-    return GGUFFile(c.path, version, metadata, types, tensors, alignment, data_offset, c.size)
+    return GGUFFile(c.path, version, metadata, types, tensors, alignment, data_offset, c.size, kv=pairs)
 
 
-def _tensor_entry(c: _Cursor, i: int) -> tuple[str, tuple[int, ...], int, int]:
-    name = c.string(f"name of tensor #{i}")
+def _tensor_entry(c: Cursor, i: int) -> tuple[str, tuple[int, ...], int, int]:
+    name = c.name(f"name of tensor #{i}")
     n_dims = c.u32(f"dimension count of {name}")
     if not 1 <= n_dims <= MAX_DIMS:
         raise c.fail(f"tensor {name!r} has {n_dims} dimensions (1 to {MAX_DIMS} allowed)")
@@ -215,7 +160,7 @@ def _tensor_entry(c: _Cursor, i: int) -> tuple[str, tuple[int, ...], int, int]:
     return name, ne, c.u32(f"type of {name}"), c.u64(f"offset of {name}")
 
 
-def _check_tensors(c: _Cursor, raw, data_offset: int, alignment: int) -> list[GGUFTensorInfo]:
+def _check_tensors(c: Cursor, raw, data_offset: int, alignment: int) -> list[GGUFTensorInfo]:
     tensors: list[GGUFTensorInfo] = []
     seen: set[str] = set()
     for name, ne, type_id, offset in raw:
@@ -224,15 +169,12 @@ def _check_tensors(c: _Cursor, raw, data_offset: int, alignment: int) -> list[GG
         seen.add(name)
         try:
             qtype = gguf.GGMLQuantizationType(type_id)
-            block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+            block = gguf.GGML_QUANT_SIZES[qtype][0]
         except (ValueError, KeyError):
             raise c.fail(f"tensor {name!r} has unknown type {type_id}") from None
         if any(d > 1 << 62 for d in ne) or ne[0] % block:
             raise c.fail(f"tensor {name!r}: invalid shape {list(ne)} for {qtype.name}")
-        n = 1
-        for d in ne:
-            n *= d
-        nbytes = n // block * type_size
+        nbytes = tensor_nbytes(ne, qtype)
         if offset % alignment:
             raise c.fail(f"tensor {name!r}: data offset {offset} is not aligned to {alignment}")
         if data_offset + offset + nbytes > c.size:

@@ -1,10 +1,13 @@
-"""Streaming GGUF output: tensor infos first, then each tensor's data produced and written one at a time.
+"""Converter output: collect the metadata with gguf-py's helpers, then stream the tensors one at a time.
 
 ``gguf.GGUFWriter.add_tensor`` keeps every tensor in memory until the end; instead :func:`write_gguf` registers
-only the tensor *infos* (name, shape, type, byte size), writes header, metadata and tensor-info table, then calls
-each :class:`OutputTensor`'s ``produce`` in turn and writes its bytes before producing the next. The file is
-written under a temporary name (:func:`converter.atomic.atomic_output`) and appears only when complete, so an
-error or a cancel leaves nothing behind.
+only the tensor *infos* (name, shape, type, byte size) with an in-memory ``GGUFWriter`` so the architectures and
+the tokenizer can add their keys with gguf-py's ``add_*`` helpers (:func:`collect_metadata`), then writes header,
+metadata and tensor-info table with :class:`converter.gguf_stream.GGUFStreamWriter` (the writer the quantizer
+uses) and calls each :class:`OutputTensor`'s ``produce`` in turn, writing its bytes before producing the next.
+The bytes are the ones gguf-py's writer would store. The file is written under a temporary name
+(:func:`converter.atomic.atomic_output`) and appears only when complete, so an error or a cancel leaves nothing
+behind.
 
 :func:`write_general_metadata` fills the ``general.*`` keys from the model card and config (gguf-py's
 ``Metadata`` heuristics, as llama.cpp's converter does).
@@ -16,13 +19,15 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gguf
 import numpy as np
 
 from .atomic import atomic_output
 from .errors import OutputError
+from .gguf_in import KV, tensor_nbytes
+from .gguf_stream import GGUFStreamWriter, OutTensor, encode_str
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
@@ -41,11 +46,39 @@ class OutputTensor:
     produce: Callable[[], np.ndarray]
 
     @property
+    def ne(self) -> tuple[int, ...]:
+        """GGML-order shape (row length first)."""
+        return tuple(reversed(self.shape))
+
+    @property
     def nbytes(self) -> int:
         """Encoded size in bytes."""
-        block, size = gguf.GGML_QUANT_SIZES[self.qtype]
-        n = int(np.prod(self.shape, dtype=np.int64))
-        return n // block * size
+        return tensor_nbytes(self.ne, self.qtype)
+
+
+@dataclass
+class CollectedMetadata:
+    """The key/value pairs a metadata function added: encoded (as gguf-py stores them), decoded, and the data
+    alignment they ask for."""
+
+    kv: list[KV]
+    values: dict[str, Any]
+    alignment: int
+
+
+def collect_metadata(arch: str, tensors: Sequence[OutputTensor], metadata: MetadataFn) -> CollectedMetadata:
+    """Run ``metadata(writer)`` on an in-memory ``gguf.GGUFWriter`` that knows ``tensors``' infos (so
+    ``writer.get_total_parameter_count()`` works) and return the pairs it added, encoded by gguf-py itself."""
+    writer = gguf.GGUFWriter(None, arch)
+    for t in tensors:
+        writer.add_tensor_info(t.name, t.shape, np.dtype(np.float32), t.nbytes, raw_dtype=t.qtype)
+    metadata(writer)
+    kv, values = [], {}
+    for key, val in writer.kv_data[0].items():
+        raw = encode_str(key) + writer._pack_val(val.value, val.type, add_vtype=True, sub_type=val.sub_type)
+        kv.append(KV(key, raw))
+        values[key] = val.value
+    return CollectedMetadata(kv, values, writer.data_alignment or gguf.GGUF_DEFAULT_ALIGNMENT)
 
 
 def write_gguf(path: str | Path, arch: str, tensors: Sequence[OutputTensor], metadata: MetadataFn, *,
@@ -53,8 +86,8 @@ def write_gguf(path: str | Path, arch: str, tensors: Sequence[OutputTensor], met
                cancel: Optional[CancelToken] = None) -> int:
     """Write a GGUF file for architecture ``arch`` at ``path``; returns its size in bytes.
 
-    ``metadata(writer)`` adds the key/value pairs (it runs after all tensor infos are registered, so
-    ``writer.get_total_parameter_count()`` works). ``progress`` gets byte counts of tensor data written.
+    ``metadata(writer)`` adds the key/value pairs (see :func:`collect_metadata`). ``progress`` gets byte counts
+    of tensor data written.
     """
     path = Path(path)
     names = set()
@@ -62,18 +95,15 @@ def write_gguf(path: str | Path, arch: str, tensors: Sequence[OutputTensor], met
         if t.name in names:
             raise OutputError(f"two tensors would both be named {t.name!r}", path=path)
         names.add(t.name)
+    meta = collect_metadata(arch, tensors, metadata)
     total = sum(t.nbytes for t in tensors)
     started = time.monotonic()
+    check(cancel)
     with atomic_output(path) as tmp:
-        writer = gguf.GGUFWriter(tmp, arch)
-        try:
-            for t in tensors:
-                writer.add_tensor_info(t.name, t.shape, np.dtype(np.float32), t.nbytes, raw_dtype=t.qtype)
-            metadata(writer)
-            check(cancel)
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_ti_data_to_file()
+        with open(tmp, "wb") as f:
+            # every given dimension, as gguf-py's writer (and so llama.cpp's converter) stores them
+            writer = GGUFStreamWriter(f, meta.kv, [OutTensor(t.name, t.ne, t.qtype) for t in tensors],
+                                      alignment=meta.alignment, trim_dims=False)
             done = 0
             emit(progress, Progress(stage, 0, total, "bytes", "", started))
             for t in tensors:
@@ -82,14 +112,12 @@ def write_gguf(path: str | Path, arch: str, tensors: Sequence[OutputTensor], met
                 if data.nbytes != t.nbytes:
                     raise OutputError(f"tensor {t.name} produced {data.nbytes} bytes, expected {t.nbytes}",
                                       path=path)
-                writer.write_tensor_data(data)
+                writer.write(data)
                 del data
                 done += t.nbytes
                 emit(progress, Progress(stage, done, total, "bytes", t.name, started))
-            check(cancel)
-            writer.flush()
-        finally:
             writer.close()
+            check(cancel)
         size = tmp.stat().st_size
     return size
 

@@ -33,7 +33,8 @@ from gguf import GGMLQuantizationType, GGUFValueType
 
 from .atomic import atomic_output
 from .errors import GGUFError
-from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv, read_layout
+from .gguf_in import read_gguf
+from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 
 SUM_SUFFIX = ".in_sum2"
 COUNT_SUFFIX = ".counts"
@@ -101,17 +102,17 @@ def read_imatrix(path: str | Path) -> ImportanceMatrix:
 
 
 def _read_gguf(path: Path) -> ImportanceMatrix:
-    layout = read_layout(path)
-    v = layout.values
+    gf = read_gguf(path)
+    v = gf.metadata
     if v.get("general.type", "imatrix") != "imatrix":
         raise ImatrixError(f"this GGUF is a {v.get('general.type')!r}, not an importance matrix", path=path)
-    if not layout.tensors:
+    if not gf.tensors:
         raise ImatrixError("the importance matrix holds no data", path=path)
     missing = [k for k in ("imatrix.datasets", "imatrix.chunk_count", "imatrix.chunk_size") if k not in v]
     if missing:
         raise ImatrixError(f"missing imatrix metadata ({', '.join(missing)}); not an importance matrix?", path=path)
     pairs: dict[str, dict[str, object]] = {}
-    for t in layout.tensors:
+    for t in gf.tensors:
         for suffix in (SUM_SUFFIX, COUNT_SUFFIX):
             if t.name.endswith(suffix) and len(t.name) > len(suffix):
                 pairs.setdefault(t.name[:-len(suffix)], {})[suffix] = t
@@ -123,7 +124,7 @@ def _read_gguf(path: Path) -> ImportanceMatrix:
             if len(pair) != 2:
                 raise ImatrixError(f"mismatched sums and counts for {name}", path=path)
             sums_t, counts_t = pair[SUM_SUFFIX], pair[COUNT_SUFFIX]
-            if sums_t.type != GGMLQuantizationType.F32 or counts_t.type != GGMLQuantizationType.F32:
+            if sums_t.qtype != GGMLQuantizationType.F32 or counts_t.qtype != GGMLQuantizationType.F32:
                 raise ImatrixError(f"sums and counts for {name} must be F32", path=path)
             sums = _read_f32(f, sums_t.offset, sums_t.nbytes)
             counts = _read_f32(f, counts_t.offset, counts_t.nbytes)

@@ -16,7 +16,7 @@ from gguf import GGMLQuantizationType
 
 from . import quants
 from .errors import QuantizationError
-from .gguf_stream import tensor_nbytes
+from .gguf_in import tensor_nbytes
 
 T = GGMLQuantizationType
 

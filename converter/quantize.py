@@ -28,7 +28,8 @@ from gguf import GGMLQuantizationType, GGUFValueType
 
 from .atomic import atomic_output
 from .errors import ConverterError, OutputError, QuantizationError
-from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout, tensor_nbytes
+from .gguf_in import KV, read_gguf, tensor_nbytes
+from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
 from .quant_worker import ArrayRows, FileRows, Job, init_worker, release_maps, run_job
@@ -97,10 +98,10 @@ def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathL
         get_mix(mix)  # reject a bad type name before touching the file
         if Path(dst).resolve() == Path(src).resolve():
             raise OutputError("the output would overwrite the input", path=dst)
-    layout = read_layout(src)
+    gf = read_gguf(src)
     path = str(Path(src).resolve())
-    tensors = [InputTensor(t.name, t.shape, t.type, path=path, offset=t.offset) for t in layout.tensors]
-    return quantize_tensors(layout.kv, layout.values, tensors, outputs, alignment=layout.alignment, **kwargs)
+    tensors = [InputTensor(t.name, t.ne, t.qtype, path=path, offset=t.offset) for t in gf.tensors]
+    return quantize_tensors(gf.kv, gf.metadata, tensors, outputs, alignment=gf.alignment, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,10 @@ def plan_gguf(src: str | os.PathLike, mixes: Sequence[str], *, overrides: Sequen
               has_imatrix: bool = False, allow_requantize: bool = False, pure: bool = False) -> list[QuantPlan]:
     """Plan quantizing ``src`` to each of ``mixes`` without quantizing anything: the tensor types, the output
     size, and every check that would fail (unknown mix, already-quantized source, bad override) raised now."""
-    layout = read_layout(src)
+    gf = read_gguf(src)
     mix_list = [get_mix(m) for m in mixes]
-    tensors = [InputTensor(t.name, t.shape, t.type) for t in layout.tensors]
-    ordered, plans = _plan(layout.values, tensors, mix_list, overrides, has_imatrix, pure)
+    tensors = [InputTensor(t.name, t.ne, t.qtype) for t in gf.tensors]
+    ordered, plans = _plan(gf.metadata, tensors, mix_list, overrides, has_imatrix, pure)
     _check_inputs(ordered, plans, {}, allow_requantize)
     return [QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered))
             for mix, types in zip(mix_list, plans)]

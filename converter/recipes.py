@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
+import numpy as np
 from gguf import GGMLQuantizationType, LlamaFileType
 
 from .errors import QuantizationError
@@ -126,7 +127,7 @@ class ModelInfo:
             value = meta.get(f"{arch}.{key}")
             if value is None:
                 return default
-            if isinstance(value, (list, tuple)):  # per-layer arrays: llama.cpp's rules look at layer 0
+            if isinstance(value, (list, tuple, np.ndarray)):  # per-layer arrays: llama.cpp's rules look at layer 0
                 return int(value[0]) if value else default
             return int(value)  # type: ignore[arg-type]
 

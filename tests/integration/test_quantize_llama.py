@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as T
 
-from converter.gguf_stream import read_layout
+from converter.gguf_in import read_gguf
 from converter.imatrix import ImportanceMatrix
 from converter.quantize import quantize_gguf
 from converter.recipes import MIXES, ModelInfo, Override, TensorInfo, plan_types
@@ -50,8 +50,8 @@ def both(src, outputs, mix, *, imatrix=None, tag="") -> tuple[Path, Path]:
 
 
 def assert_same_file(ours: Path, ref: Path) -> None:
-    a, b = read_layout(ours), read_layout(ref)
-    assert [(t.name, t.shape, t.type.name) for t in a.tensors] == [(t.name, t.shape, t.type.name) for t in b.tensors]
+    a, b = read_gguf(ours), read_gguf(ref)
+    assert [(t.name, t.ne, t.qtype.name) for t in a.tensors] == [(t.name, t.ne, t.qtype.name) for t in b.tensors]
     assert [k.raw for k in a.kv] == [k.raw for k in b.kv], "metadata differs"
     da, db = ours.read_bytes(), ref.read_bytes()
     bad = [t.name for t, u in zip(a.tensors, b.tensors)
@@ -62,17 +62,17 @@ def assert_same_file(ours: Path, ref: Path) -> None:
 
 @pytest.mark.parametrize("mix", ALL_MIXES)
 def test_types_match_llama_cpp_on_the_full_model(smollm2_f32_gguf, mix):
-    layout = read_layout(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.shape, t.type) for t in layout.tensors], mix,
-                      ModelInfo.from_metadata(layout.values))
+    layout = read_gguf(smollm2_f32_gguf)
+    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
+                      ModelInfo.from_metadata(layout.metadata))
     assert ours == llama_tensor_types(smollm2_f32_gguf, mix)
 
 
 @pytest.mark.parametrize("mix", ["Q4_0", "Q5_0", "Q4_K_M"])
 def test_types_with_an_imatrix_match_llama_cpp(smollm2_f32_gguf, mix):
-    layout = read_layout(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.shape, t.type) for t in layout.tensors], mix,
-                      ModelInfo.from_metadata(layout.values), has_imatrix=True)
+    layout = read_gguf(smollm2_f32_gguf)
+    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
+                      ModelInfo.from_metadata(layout.metadata), has_imatrix=True)
     ref = llama_tensor_types(smollm2_f32_gguf, mix, with_imatrix=True)
     assert ours == ref
     if mix == "Q4_0":
@@ -81,9 +81,9 @@ def test_types_with_an_imatrix_match_llama_cpp(smollm2_f32_gguf, mix):
 
 def test_overrides_match_llama_cpp(smollm2_f32_gguf):
     overrides = {r"blk\.1[0-9]\.attn_v": "q8_0", "ffn_up": "q5_k", "output": "q4_0"}
-    layout = read_layout(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.shape, t.type) for t in layout.tensors], "Q4_K_M",
-                      ModelInfo.from_metadata(layout.values),
+    layout = read_gguf(smollm2_f32_gguf)
+    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], "Q4_K_M",
+                      ModelInfo.from_metadata(layout.metadata),
                       overrides=[Override.parse(f"{k}={v}") for k, v in overrides.items()])
     assert ours == llama_tensor_types(smollm2_f32_gguf, "Q4_K_M", overrides=overrides)
 
@@ -114,7 +114,7 @@ def computed_imatrix(small_f32) -> ImportanceMatrix:
 
 
 def n_blocks(path: Path) -> int:
-    return read_layout(path).values["llama.block_count"]
+    return read_gguf(path).metadata["llama.block_count"]
 
 
 def test_computed_imatrix_has_the_model_shape(small_f32, computed_imatrix):
@@ -139,7 +139,7 @@ def test_same_bytes_with_an_imatrix(small_f32, outputs, computed_imatrix, mix):
     plain, _ = both(small_f32, outputs, mix)
     assert ours.read_bytes() != plain.read_bytes()  # the importance matrix changed something
     if mix == "Q4_0":
-        types = {t.name: t.type for t in read_layout(ours).tensors}
+        types = {t.name: t.qtype for t in read_gguf(ours).tensors}
         guarded = T.Q4_1 if n_blocks(small_f32) >= 8 else T.Q4_0  # the first n/8 ffn_down layers
         assert types["blk.0.ffn_down.weight"] == guarded
 
@@ -166,7 +166,7 @@ def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path):
     assert len(im.entries) == 7 * n_blocks(small_f32) and im.datasets == ["text.txt"] and im.chunk_size == 32
     kompakt("quantize", small_f32, tmp_path / "q.gguf", "--type", "Q4_0", "--calibration", text,
             "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
-    assert read_layout(tmp_path / "q.gguf").values["general.file_type"] == 2
+    assert read_gguf(tmp_path / "q.gguf").metadata["general.file_type"] == 2
     assert set(read_imatrix(tmp_path / "again.imatrix.gguf").entries) == set(im.entries)
 
 

@@ -8,7 +8,7 @@ import pytest
 from gguf import GGMLQuantizationType as T
 
 from app.cli.quantize import output_paths
-from converter.gguf_stream import read_layout
+from converter.gguf_in import read_gguf
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +25,9 @@ def test_ladder_with_override(tmp_path):
                 "--threads", "2")
     assert r.returncode == 0, r.stderr
     for mix, ftype in (("Q8_0", 7), ("Q4_0", 2)):
-        layout = read_layout(tmp_path / "out" / f"tiny-{mix}.gguf")
-        assert layout.values["general.file_type"] == ftype
-        types = {t.name: t.type for t in layout.tensors}
+        layout = read_gguf(tmp_path / "out" / f"tiny-{mix}.gguf")
+        assert layout.metadata["general.file_type"] == ftype
+        types = {t.name: t.qtype for t in layout.tensors}
         assert types["blk.0.attn_v.weight"] == T.F16
     assert "tiny-Q8_0.gguf" in r.stdout
 

@@ -11,6 +11,7 @@ import pytest
 from gguf.constants import GGMLQuantizationType as T
 
 from app.runtime.fit import load_spec
+from app.runtime.fit import gguf_source
 from app.runtime.fit.gguf_source import spec_from_gguf
 from app.runtime.fit.hf_source import spec_from_checkpoint_meta, spec_from_hf_folder
 from converter.errors import CheckpointError, GGUFError, UnsupportedArchitectureError
@@ -152,27 +153,32 @@ def test_load_spec_dispatch(tiny_gemma, tmp_path):
 def test_header_reader_matches_gguf_py(tiny_gemma):
     from gguf import GGUFReader
 
-    from app.runtime.fit.gguf_header import read_gguf_header
+    from converter.gguf_in import read_gguf
 
-    ours = read_gguf_header(tiny_gemma)
+    ours = read_gguf(tiny_gemma)
     ref = GGUFReader(tiny_gemma)
-    assert [(t.name, t.type_id, t.shape, t.offset) for t in ours.tensors] == \
+    assert [(t.name, int(t.qtype), t.ne, t.offset) for t in ours.tensors] == \
         [(t.name, int(t.tensor_type), tuple(int(n) for n in t.shape), int(t.data_offset)) for t in ref.tensors]
     assert ours.metadata["gemma3.attention.sliding_window"] == 128
     assert ours.metadata["tokenizer.ggml.tokens"][:3] == ["<unk>", "<s>", "</s>"]
 
 
 def test_header_reader_skips_and_checks_long_arrays(tiny_gemma, tmp_path, monkeypatch):
-    from app.runtime.fit import gguf_header
+    from converter import gguf_values
+    from converter.gguf_in import read_gguf
 
-    monkeypatch.setattr(gguf_header, "MAX_ARRAY", 10)
-    header = gguf_header.read_gguf_header(tiny_gemma)
-    assert header.metadata["tokenizer.ggml.tokens"] == 300  # kept as its length only
+    monkeypatch.setattr(gguf_values, "LAZY_STRINGS", 10)
+    monkeypatch.setattr(gguf_source, "MAX_ARRAY", 10)
+    header = read_gguf(tiny_gemma)
+    assert isinstance(header.metadata._items["tokenizer.ggml.tokens"], gguf_values.LazyStrings)  # not decoded
+    assert header.metadata.array_length("tokenizer.ggml.tokens") == 300  # kept as its length only
+    assert spec_from_gguf(tiny_gemma).n_vocab == 300
+    assert header.metadata["tokenizer.ggml.tokens"][:3] == ["<unk>", "<s>", "</s>"]  # decoded when asked for
     data = tiny_gemma.read_bytes()
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(data[:data.index(b"t10")])  # ends inside the token list
-    with pytest.raises(gguf_header.HeaderError, match="string array"):
-        gguf_header.read_gguf_header(cut)
+    with pytest.raises(GGUFError, match="truncated: .*tokenizer.ggml.tokens"):
+        read_gguf(cut)
 
 
 def test_hf_spec_matches_the_gguf_llama_cpp_made(smollm2_hf, smollm2_f32_gguf):

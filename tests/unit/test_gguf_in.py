@@ -103,3 +103,29 @@ def test_directory_and_missing(tmp_path):
         read_gguf(tmp_path)
     with pytest.raises(GGUFError, match="cannot read"):
         read_gguf(tmp_path / "nope.gguf")
+
+
+def test_raw_pairs_and_lazy_strings(small_gguf, monkeypatch):
+    from converter import gguf_values
+
+    data = small_gguf.read_bytes()
+    gf = read_gguf(small_gguf)
+    # the pairs' stored bytes are the file's key/value section, in order, byte for byte
+    assert [k.key for k in gf.kv] == list(gf.metadata)
+    assert b"".join(k.raw for k in gf.kv) == data[24:_tensor_info_pos(small_gguf)]
+    monkeypatch.setattr(gguf_values, "LAZY_STRINGS", 2)
+    lazy = read_gguf(small_gguf)
+    assert lazy.metadata.array_length("tokenizer.ggml.tokens") == 3
+    assert isinstance(lazy.metadata._items["tokenizer.ggml.tokens"], gguf_values.LazyStrings)
+    assert lazy.get("tokenizer.ggml.tokens") == ["a", "b", "ç"]
+    assert dict(lazy.metadata.items()).keys() == gf.metadata.keys()
+
+
+def test_invalid_utf8_key_is_rejected(small_gguf, tmp_path):
+    data = bytearray(small_gguf.read_bytes())
+    at = data.index(b"general.architecture")
+    data[at] = 0xFF
+    bad = tmp_path / "utf8.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(GGUFError, match="not valid UTF-8"):
+        read_gguf(bad)

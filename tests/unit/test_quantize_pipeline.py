@@ -8,7 +8,8 @@ from gguf import GGUFValueType as V
 
 from converter import quants
 from converter.errors import QuantizationError
-from converter.gguf_stream import encode_kv, read_layout
+from converter.gguf_in import read_gguf
+from converter.gguf_stream import encode_kv
 from converter.progress import CancelToken, Cancelled
 from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
@@ -30,9 +31,9 @@ def small_jobs(monkeypatch):
 
 
 def tensors_of(path):
-    layout = read_layout(path)
+    layout = read_gguf(path)
     data = path.read_bytes()
-    return layout, {t.name: (t.type, data[t.offset:t.offset + t.nbytes]) for t in layout.tensors}
+    return layout, {t.name: (t.qtype, data[t.offset:t.offset + t.nbytes]) for t in layout.tensors}
 
 
 def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
@@ -50,7 +51,7 @@ def test_output_layout_and_metadata(src, tmp_path):
     keys = [k.key for k in layout.kv]
     assert keys[-2:] == ["general.quantization_version", "general.file_type"]
     assert "split.count" not in keys and keys.count("general.file_type") == 1
-    assert layout.values["general.file_type"] == 15 and layout.values["general.quantization_version"] == 2
+    assert layout.metadata["general.file_type"] == 15 and layout.metadata["general.quantization_version"] == 2
     assert [t.name for t in layout.tensors][:2] == ["output_norm.weight", "token_embd.weight"]
     assert tensors["token_embd.weight"][0] == T.Q6_K and tensors["blk.1.attn_v.weight"][0] == T.Q6_K
     assert tensors["blk.0.attn_v.weight"][0] == T.Q4_K  # of 2 layers only the last gets more bits
@@ -75,21 +76,21 @@ def test_half_precision_sources(dtype, tmp_path):
 
 
 def test_in_memory_tensors_match_the_file_path(src, tmp_path):
-    layout = read_layout(src)
+    layout = read_gguf(src)
     data = src.read_bytes()
-    inputs = [InputTensor(t.name, t.shape, t.type,
+    inputs = [InputTensor(t.name, t.ne, t.qtype,
                           load=lambda t=t: np.frombuffer(data[t.offset:t.offset + t.nbytes], dtype=np.float32))
               for t in layout.tensors]
-    mem = quantize_tensors(layout.kv, layout.values, inputs, {"Q4_0": tmp_path / "mem.gguf"}, threads=1)[0]
+    mem = quantize_tensors(layout.kv, layout.metadata, inputs, {"Q4_0": tmp_path / "mem.gguf"}, threads=1)[0]
     assert mem.read_bytes() == quantize_gguf(src, tmp_path / "file.gguf", "Q4_0", threads=1).read_bytes()
 
 
 def test_imatrix_is_used_and_checked(tmp_path):
     src = write_synthetic_llama(tmp_path / "eight.gguf", n_layer=8, n_embd=64, n_ff=128, vocab=64)
-    layout = read_layout(src)
+    layout = read_gguf(src)
     rng = np.random.default_rng(1)
-    weights = {t.name: rng.random(t.shape[0]).astype(np.float32) + 0.1 for t in layout.tensors
-               if len(t.shape) == 2}
+    weights = {t.name: rng.random(t.ne[0]).astype(np.float32) + 0.1 for t in layout.tensors
+               if len(t.ne) == 2}
     plain = quantize_gguf(src, tmp_path / "plain.gguf", "Q4_0", threads=1).read_bytes()
     weighted = quantize_gguf(src, tmp_path / "w.gguf", "Q4_0", imatrix=weights, threads=1)
     _, t = tensors_of(weighted)
@@ -124,7 +125,7 @@ def test_requantizing_needs_permission(src, tmp_path):
         quantize_gguf(q8, tmp_path / "q4.gguf", "Q4_0", threads=1)
     assert not (tmp_path / "q4.gguf").exists()
     out = quantize_gguf(q8, tmp_path / "q4.gguf", "Q4_0", threads=1, allow_requantize=True)
-    assert read_layout(out).values["general.file_type"] == 2
+    assert read_gguf(out).metadata["general.file_type"] == 2
 
 
 def test_bad_inputs(tmp_path):
@@ -150,16 +151,16 @@ def test_progress_counts_source_bytes(src, tmp_path):
     reports = []
     quantize_gguf(src, tmp_path / "p.gguf", "Q8_0", threads=1, progress=reports.append)
     assert reports[0].done == 0 and reports[-1].done == reports[-1].total == sum(
-        t.nbytes for t in read_layout(src).tensors)
+        t.nbytes for t in read_gguf(src).tensors)
     assert all(a.done <= b.done for a, b in zip(reports, reports[1:]))
-    assert {r.item for r in reports[1:]} == {t.name for t in read_layout(src).tensors}
+    assert {r.item for r in reports[1:]} == {t.name for t in read_gguf(src).tensors}
 
 
 def test_plan_predicts_types_and_size(src, tmp_path):
     q4, q8 = plan_gguf(src, ["Q4_K_M", "Q8_0"])
     out = quantize_gguf(src, tmp_path / "q4.gguf", "Q4_K_M", threads=1)
-    layout = read_layout(out)
-    assert q4.types == {t.name: t.type for t in layout.tensors}
+    layout = read_gguf(out)
+    assert q4.types == {t.name: t.qtype for t in layout.tensors}
     assert q4.nbytes == sum(t.nbytes for t in layout.tensors) and q4.nbytes < q8.nbytes
     q8_file = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=1)
     with pytest.raises(QuantizationError, match="requantiz"):

@@ -45,10 +45,9 @@ def check_model_file(path: str | Path) -> GGUFFile:
             raise fail(f"tensor name {t.name[:40]!r}... is longer than {MAX_TENSOR_NAME} bytes")
         if 0 in t.ne:
             raise fail(f"tensor {t.name!r} has an empty dimension {list(t.ne)}")
-    tokens = gf.get("tokenizer.ggml.tokens")
-    if tokens is None:
+    n_vocab = gf.metadata.array_length("tokenizer.ggml.tokens")  # without decoding the vocabulary
+    if n_vocab is None:
         raise fail("no tokenizer (tokenizer.ggml.tokens) in the metadata; cannot chat with this model")
-    n_vocab = len(tokens)
     if n_vocab == 0:
         raise fail("the tokenizer vocabulary is empty")
     for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):

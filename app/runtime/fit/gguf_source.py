@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from gguf.constants import GGMLQuantizationType
+import numpy as np
 
 from converter.errors import GGUFError
-
-from .gguf_header import HeaderError, read_gguf_header
+from converter.gguf_in import read_gguf
+from converter.gguf_values import Metadata
 from .model import DEFAULT_SWA_PATTERN, ModelSpec, TensorInfo, per_layer, swa_layers_from_pattern
 
 log = logging.getLogger(__name__)
+
+#: Arrays longer than this are tokenizer tables, not hyper-parameters: only their length is used.
+MAX_ARRAY = 4096
 
 
 def spec_from_gguf(path: str | Path) -> ModelSpec:
@@ -22,35 +24,26 @@ def spec_from_gguf(path: str | Path) -> ModelSpec:
 
     Raises :class:`GGUFError` naming the file for anything that is not a complete, readable GGUF file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise GGUFError("no such file", path=path)
-    size = os.path.getsize(path)
+    gf = read_gguf(path)  # validates the container: counts, bounds, tensor types, shapes, offsets, file size
+    tensors = [TensorInfo(t.name, t.qtype, t.ne, t.offset) for t in gf.tensors]
     try:
-        header = read_gguf_header(path)
-    except HeaderError as exc:
-        raise GGUFError(f"truncated or corrupt GGUF file ({size:,} bytes): {exc}", path=path) from exc
-    except (OSError, ValueError) as exc:
-        raise GGUFError(f"cannot read the GGUF header: {exc}", path=path) from exc
-    tensors: list[TensorInfo] = []
-    end = 0
-    for t in header.tensors:
-        try:
-            typ = GGMLQuantizationType(t.type_id)
-        except ValueError:
-            raise GGUFError(f"tensor {t.name} has unknown ggml type {t.type_id}", path=path) from None
-        info = TensorInfo(t.name, typ, t.shape, t.offset)
-        try:
-            end = max(end, info.offset + info.nbytes)
-        except ValueError as exc:
-            raise GGUFError(f"tensor {t.name}: {exc}", path=path) from None
-        tensors.append(info)
-    if end > size:
-        raise GGUFError(f"truncated: tensor data needs {end:,} bytes, the file has {size:,}", path=path)
-    try:
-        return spec_from_metadata(header.metadata, tensors, source=str(path), file_size=size)
+        return spec_from_metadata(_plain(gf.metadata), tensors, source=str(gf.path), file_size=gf.file_size)
     except (ValueError, IndexError, KeyError, TypeError) as exc:
-        raise GGUFError(f"unusable GGUF metadata: {exc}", path=path) from exc
+        raise GGUFError(f"unusable GGUF metadata: {exc}", path=gf.path) from exc
+
+
+def _plain(meta: Metadata) -> dict[str, Any]:
+    """The key/values as plain Python values; arrays longer than :data:`MAX_ARRAY` (tokenizer tables, never
+    hyper-parameters) are given by their length only, so a vocabulary is never decoded."""
+    out: dict[str, Any] = {}
+    for key in meta:
+        n = meta.array_length(key)
+        if n is not None and n > MAX_ARRAY:
+            out[key] = n
+        else:
+            value = meta[key]
+            out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+    return out
 
 
 def spec_from_metadata(meta: dict[str, Any], tensors: list[TensorInfo], *, source: str = "",

@@ -65,11 +65,9 @@ def spec_from_checkpoint_meta(config: dict[str, Any], tensors: Iterable[tuple[st
 
 
 def _converter_metadata(arch: Any) -> dict[str, Any]:
-    import gguf
+    from converter.gguf_out import collect_metadata
 
-    writer = gguf.GGUFWriter(None, arch.name)
-    arch.write_metadata(writer)
-    return {k: v.value for k, v in writer.kv_data[0].items()}
+    return collect_metadata(arch.name, [], arch.write_metadata).values
 
 
 def _spec(config: dict[str, Any], checkpoint: Any, quant: str, source: str) -> ModelSpec:
