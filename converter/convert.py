@@ -100,9 +100,12 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
     """
     started = time.monotonic()
     key = out_type.lower()
-    if key not in OUT_TYPES:
-        raise ValueError(f"unknown output type {out_type!r} (choose from {', '.join(OUT_TYPES)})")
-    ftype, default_qtype = OUT_TYPES[key]
+    mix = None
+    if key not in OUT_TYPES:  # a quantization mix (Q4_K_M, ...): F32 tensors go straight into the quantizer
+        from .recipes import get_mix
+
+        mix = get_mix(out_type).name
+    ftype, default_qtype = OUT_TYPES["f32" if mix else key]
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     arch = get_architecture(config, model_dir)
@@ -125,8 +128,13 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         vocab.write(writer)
 
-    size = write_gguf(out_path, arch.name, tensors, metadata, stage=f"convert {key.upper()}", progress=progress,
-                      cancel=cancel)
+    if mix is not None:
+        from .convert_quantized import write_quantized
+
+        size = write_quantized(out_path, arch.name, tensors, metadata, mix, progress=progress, cancel=cancel)
+    else:
+        size = write_gguf(out_path, arch.name, tensors, metadata, stage=f"convert {key.upper()}",
+                          progress=progress, cancel=cancel)
     n_params = sum(int(np.prod(t.shape, dtype=np.int64)) for t in tensors)
     return ConvertResult(Path(out_path), key, arch.name, len(tensors), n_params, size,
                          time.monotonic() - started)

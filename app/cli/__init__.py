@@ -18,6 +18,8 @@ from app import __version__
 COMMANDS: list[str] = [
     "convert",
     "inspect",
+    "quantize",
+    "imatrix",
 ]
 
 log = logging.getLogger("kompakt")

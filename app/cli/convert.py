@@ -8,6 +8,9 @@ import sys
 from ._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
 
 TYPES = ("f32", "f16", "bf16", "q8_0")
+#: Quantization mixes written in one pass (F32 tensors fed straight to the quantizer, as llama-quantize would).
+MIXES = ("q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "q4_0", "q4_1",
+         "q5_0", "q5_1")
 
 
 def add_parser(subparsers) -> None:
@@ -17,8 +20,9 @@ def add_parser(subparsers) -> None:
                                           "tokenizer files) to a GGUF file. Ctrl-C cancels and leaves no file.")
     p.add_argument("source", metavar="SRC", help="folder with config.json, *.safetensors and the tokenizer")
     p.add_argument("-o", "--output", required=True, metavar="OUT.gguf", help="GGUF file to write")
-    p.add_argument("-t", "--type", default="f16", type=str.lower, choices=TYPES,
-                   help="tensor type of the weights (default: f16; norms and 1-D tensors stay f32)")
+    p.add_argument("-t", "--type", default="f16", type=str.lower, choices=TYPES + MIXES,
+                   help="tensor type of the weights (default: f16; norms and 1-D tensors stay f32), or a "
+                        "quantization mix such as q4_k_m")
     p.add_argument("--name", help="model name to record in general.name")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=run)

@@ -91,3 +91,10 @@ def _quantize_with_gguf(rows: np.ndarray, qtype: GGMLQuantizationType) -> np.nda
         return gguf_quantize(rows, qtype)
     except NotImplementedError as exc:
         raise QuantizationError(f"quantizing to {qtype.name} is not implemented") from exc
+
+
+def _register_families() -> None:
+    from . import legacy, q2_k, q3_k, q4_k, q5_k, q6_k  # noqa: F401  (each module registers itself)
+
+
+_register_families()

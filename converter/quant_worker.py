@@ -1,0 +1,93 @@
+"""One unit of quantization work, runnable in this process or in a worker process.
+
+A :class:`Job` names a block of rows of one tensor (on disk, so a worker reads it from its own memory map, or as
+an array) and the types to produce from it (several for a ladder). :func:`run_job` returns the encoded bytes for
+each target. Everything here is picklable and imports only NumPy, gguf and :mod:`converter.quants`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+from gguf import GGMLQuantizationType
+
+from . import quants
+from .errors import QuantizationError
+from .gguf_stream import tensor_nbytes
+
+T = GGMLQuantizationType
+
+_MAPS: dict[str, np.memmap] = {}  # per-process cache of read-only file maps
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """Rows ``[start, stop)`` of a tensor stored at ``offset`` in ``path`` as ``type``, ``n_per_row`` wide."""
+
+    path: str
+    offset: int
+    type: GGMLQuantizationType
+    n_per_row: int
+    start: int
+    stop: int
+
+    def raw(self) -> np.ndarray:
+        """The stored bytes of these rows (uint8, a view of the file map)."""
+        row = tensor_nbytes((self.n_per_row,), self.type)
+        mm = _MAPS.get(self.path)
+        if mm is None:
+            mm = _MAPS[self.path] = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return mm[self.offset + self.start * row:self.offset + self.stop * row]
+
+
+@dataclass(frozen=True)
+class ArrayRows:
+    """Rows held in memory: ``data`` is their stored form (float32, float16, or uint16 words for BF16)."""
+
+    data: np.ndarray
+    type: GGMLQuantizationType
+    n_per_row: int
+
+    def raw(self) -> np.ndarray:
+        """The stored bytes of these rows (uint8)."""
+        return np.ascontiguousarray(self.data).view(np.uint8).reshape(-1)
+
+
+Rows = Union[FileRows, ArrayRows]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Quantize ``rows`` to each of ``targets`` ((type, per-column importance or None), ...)."""
+
+    rows: Rows
+    targets: tuple[tuple[GGMLQuantizationType, Optional[np.ndarray]], ...]
+    allow_requantize: bool = False
+
+
+def to_float32(raw: np.ndarray, qtype: GGMLQuantizationType, n_per_row: int,
+               allow_requantize: bool = False) -> np.ndarray:
+    """Decode stored rows to float32 ``(n_rows, n_per_row)``: exact for F32/F16/BF16, dequantized otherwise."""
+    raw = np.ascontiguousarray(raw).view(np.uint8)
+    if qtype == T.F32:
+        flat = raw.view(np.float32)
+    elif qtype == T.F16:
+        flat = raw.view(np.float16).astype(np.float32)
+    elif qtype == T.BF16:
+        flat = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    elif qtype in (T.I8, T.I16, T.I32, T.I64, T.F64):
+        raise QuantizationError(f"cannot convert a tensor of type {qtype.name}")
+    elif not allow_requantize:
+        raise QuantizationError(f"requantizing from type {qtype.name} is disabled (allow requantize to do it)")
+    else:
+        flat = quants.dequantize(raw, qtype, n_per_row)
+    return flat.reshape(-1, n_per_row)
+
+
+def run_job(job: Job) -> list[np.ndarray]:
+    """Quantize the job's rows to every target; returns one uint8 array per target."""
+    rows = job.rows
+    data = to_float32(rows.raw(), rows.type, rows.n_per_row, job.allow_requantize)
+    return [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]

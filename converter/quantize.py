@@ -1,0 +1,265 @@
+"""Quantize a model to one or several mixes in one streaming pass.
+
+:func:`quantize_gguf` reads an F32/F16/BF16 GGUF tensor by tensor and writes the quantized GGUF exactly as
+``llama-quantize`` would (same tensor types, order, bytes and metadata). :func:`quantize_ladder` writes several
+mixes from one read of the source. :func:`quantize_tensors` is the entry point for producers that hold tensors in
+memory (the Hugging Face converter): they hand over metadata and lazily loaded tensors, and the quantized GGUF comes
+out without an intermediate file.
+
+Work is split into blocks of rows that worker processes quantize in parallel (NumPy in one process uses one core);
+results are written in order, so memory stays bounded by the blocks in flight. Every output goes through
+:func:`converter.atomic.atomic_output`: a cancel or an error leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFValueType
+
+from .atomic import atomic_output
+from .errors import ConverterError, QuantizationError
+from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout
+from .imatrix import ImportanceMatrix, read_imatrix
+from .progress import CancelToken, Progress, ProgressCallback, check, emit
+from .quant_worker import ArrayRows, FileRows, Job, run_job
+from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
+
+log = logging.getLogger(__name__)
+
+T = GGMLQuantizationType
+QUANTIZATION_VERSION = 2  # GGML_QNT_VERSION
+_DROPPED_KEYS = {"general.quantization_version", "general.file_type", "split.no", "split.count",
+                 "split.tensors.count"}
+#: Weights per job: large enough to amortize process hand-offs, small enough to keep memory low.
+CHUNK_WEIGHTS = 1 << 20
+
+ImatrixArg = Union[None, str, os.PathLike, ImportanceMatrix, Mapping[str, np.ndarray]]
+
+
+@dataclass
+class InputTensor:
+    """A tensor to quantize: name, GGML-order shape (``shape[0]`` = row length), stored type, and either its
+    location in a file (``path``, ``offset``) or ``load``, a callable returning its stored data as an array
+    (float32 for F32, float16 for F16, uint16 words for BF16)."""
+
+    name: str
+    shape: tuple[int, ...]
+    type: GGMLQuantizationType
+    path: Optional[str] = None
+    offset: int = 0
+    load: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of ``shape[0]`` weights (all the other dimensions multiplied)."""
+        return int(np.prod(self.shape[1:], dtype=np.int64)) if len(self.shape) > 1 else 1
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file to write: the mix and the destination path."""
+
+    mix: Mix
+    path: Path
+
+
+def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *, imatrix: ImatrixArg = None,
+                  overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
+                  allow_requantize: bool = False, pure: bool = False,
+                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Path:
+    """Quantize the GGUF ``src`` to ``dst`` with mix ``ftype`` (``"Q4_K_M"``, ...); returns ``dst``.
+
+    ``imatrix``: a file (GGUF or legacy .dat), an :class:`ImportanceMatrix`, or ``{tensor name: weights}``.
+    ``overrides``: ``PATTERN=TYPE`` strings or :class:`Override` objects. ``threads``: worker processes
+    (default: all cores).
+    """
+    return quantize_ladder(src, {ftype: dst}, imatrix=imatrix, overrides=overrides, threads=threads,
+                           allow_requantize=allow_requantize, pure=pure, progress=progress, cancel=cancel)[0]
+
+
+def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathLike], **kwargs) -> list[Path]:
+    """Quantize ``src`` to several mixes (``{"Q4_K_M": path, "Q8_0": path2}``) reading it once."""
+    layout = read_layout(src)
+    path = str(Path(src).resolve())
+    tensors = [InputTensor(t.name, t.shape, t.type, path=path, offset=t.offset) for t in layout.tensors]
+    return quantize_tensors(layout.kv, layout.values, tensors, outputs, alignment=layout.alignment, **kwargs)
+
+
+def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Sequence[InputTensor],
+                     outputs: Mapping[str, str | os.PathLike], *, imatrix: ImatrixArg = None,
+                     overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
+                     allow_requantize: bool = False, pure: bool = False, alignment: int = 32,
+                     progress: Optional[ProgressCallback] = None,
+                     cancel: Optional[CancelToken] = None) -> list[Path]:
+    """Write one quantized GGUF per ``outputs`` entry from metadata ``kv`` (encoded pairs, in file order;
+    ``values`` their decoded values, for the architecture facts) and ``tensors``."""
+    outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
+    if not outs:
+        raise QuantizationError("no output requested")
+    rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
+    weights = _load_imatrix(imatrix)
+    model = ModelInfo.from_metadata(values)
+    ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
+    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
+    plans = [plan_types(infos, o.mix, model, overrides=rules, has_imatrix=bool(weights), pure=pure)
+             for o in outs]
+    job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
+    n_workers = max(1, threads or os.cpu_count() or 1)
+    with contextlib.ExitStack() as stack:
+        writers = []
+        for out, plan in zip(outs, plans):
+            tmp = stack.enter_context(atomic_output(out.path))
+            f = stack.enter_context(open(tmp, "wb"))
+            out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
+            writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
+        pool = stack.enter_context(_pool(n_workers))
+        _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
+                stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
+        for w in writers:
+            w.close()
+    return [o.path for o in outs]
+
+
+def _output_kv(kv: Sequence[KV], mix: Mix) -> list[KV]:
+    kept = [p for p in kv if p.key not in _DROPPED_KEYS]
+    return kept + [encode_kv("general.quantization_version", QUANTIZATION_VERSION, GGUFValueType.UINT32),
+                   encode_kv("general.file_type", int(mix.ftype), GGUFValueType.UINT32)]
+
+
+def _load_imatrix(imatrix: ImatrixArg) -> dict[str, np.ndarray]:
+    if imatrix is None:
+        return {}
+    if isinstance(imatrix, (str, os.PathLike)):
+        imatrix = read_imatrix(imatrix)
+    if isinstance(imatrix, ImportanceMatrix):
+        return imatrix.weights()
+    weights = {name: np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for name, v in imatrix.items()}
+    for name, v in weights.items():
+        if not np.isfinite(v).all():
+            raise QuantizationError(f"importance matrix entry {name} contains non-finite values")
+    return weights
+
+
+def _check_inputs(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], weights: dict[str, np.ndarray],
+                  allow_requantize: bool) -> dict[str, np.ndarray]:
+    """Fail before writing anything: source types we cannot convert, importance matrices of the wrong size.
+    Returns the importance weights to use per tensor name (those of tensors that get quantized)."""
+    used = {}
+    for t in ordered:
+        targets = {plan[t.name] for plan in plans} - {t.type}
+        if not targets:
+            continue
+        if t.type not in (T.F32, T.F16, T.BF16):
+            if t.type in (T.I8, T.I16, T.I32, T.I64, T.F64):
+                raise QuantizationError(f"tensor {t.name}: cannot convert type {t.type.name}")
+            if not allow_requantize:
+                raise QuantizationError(f"tensor {t.name} is already {t.type.name}: requantizing is disabled "
+                                        "(quantize from an F32/F16/BF16 file, or allow requantizing)")
+        w = weights.get(t.name)
+        if w is None:
+            continue
+        n_mat = t.shape[2] if len(t.shape) > 2 else 1
+        if w.size == t.shape[0] * n_mat and (len(t.shape) < 4 or t.shape[3] == 1):
+            used[t.name] = w
+        elif t.name not in ("token_embd.weight", "per_layer_token_embd.weight"):
+            raise QuantizationError(f"importance matrix has {w.size} values for {t.name}, which needs "
+                                    f"{t.shape[0] * n_mat}: it was computed for a different model")
+    return used
+
+
+@contextlib.contextmanager
+def _pool(n_workers: int) -> Iterator[Optional[object]]:
+    """A process pool of ``n_workers`` (None for one worker: everything runs in this process)."""
+    if n_workers <= 1:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["converter.quant_worker"])
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Piece:
+    tensor: InputTensor
+    index: int  # position in the ordered tensor list
+    last: bool  # last piece of its tensor
+    rows: object  # FileRows | ArrayRows
+    job: Optional[Job]  # None when every output copies the stored bytes
+    copy: tuple[bool, ...]  # per output: write the stored bytes unchanged
+
+
+def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatrix: dict[str, np.ndarray],
+            allow_requantize: bool) -> Iterator[_Piece]:
+    for index, t in enumerate(ordered):
+        types = [plan[t.name] for plan in plans]
+        copy = tuple(q == t.type for q in types)
+        n_per_row = t.shape[0]
+        rows_per_mat = t.shape[1] if len(t.shape) > 1 else 1
+        step = max(1, min(rows_per_mat, CHUNK_WEIGHTS // max(1, n_per_row)))
+        data = None
+        if t.path is None:
+            if t.load is None:
+                raise QuantizationError(f"tensor {t.name} has neither a file location nor a loader")
+            data = np.ascontiguousarray(t.load()).reshape(t.n_rows, -1)
+        w = imatrix.get(t.name)
+        bounds = [(m + s, min(m + s + step, m + rows_per_mat))
+                  for m in range(0, t.n_rows, rows_per_mat) for s in range(0, rows_per_mat, step)]
+        for k, (start, stop) in enumerate(bounds):
+            if data is None:
+                rows = FileRows(t.path, t.offset, t.type, n_per_row, start, stop)  # type: ignore[arg-type]
+            else:
+                rows = ArrayRows(data[start:stop], t.type, n_per_row)
+            job = None
+            if not all(copy):
+                mat = start // rows_per_mat
+                im = None if w is None else w[mat * n_per_row:(mat + 1) * n_per_row]
+                targets = tuple((q, im) for q, c in zip(types, copy) if not c)
+                job = Job(rows, targets, allow_requantize)
+            yield _Piece(t, index, k == len(bounds) - 1, rows, job, copy)
+
+
+def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress, cancel):
+    total = len(ordered)
+    pending: deque = deque()
+    max_inflight = 1 if pool is None else 2 * n_workers
+
+    def finish_one() -> None:
+        piece, future = pending.popleft()
+        try:
+            results = iter(future.result() if future is not None else (run_job(piece.job) if piece.job else []))
+        except ConverterError as exc:
+            raise QuantizationError(f"tensor {piece.tensor.name}: {exc}") from exc
+        raw = piece.rows.raw() if any(piece.copy) else None
+        for writer, copy in zip(writers, piece.copy):
+            writer.write(raw if copy else next(results))
+        if piece.last:
+            emit(progress, Progress(stage, piece.index + 1, total, "tensors", piece.tensor.name))
+
+    emit(progress, Progress(stage, 0, total, "tensors"))
+    for piece in _pieces(ordered, plans, imatrix, allow_requantize):
+        check(cancel)
+        while len(pending) >= max_inflight:
+            finish_one()
+            check(cancel)
+        future = pool.submit(run_job, piece.job) if pool is not None and piece.job is not None else None
+        pending.append((piece, future))
+    while pending:
+        check(cancel)
+        finish_one()

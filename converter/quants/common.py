@@ -1,0 +1,201 @@
+"""C-compatible float32 building blocks shared by every quant family.
+
+llama.cpp's reference quantizers are scalar float32 C loops compiled for baseline x86-64 (no FMA contraction).
+To reproduce their bytes in NumPy every helper here stays in float32 (constants are ``np.float32``), sums in the
+C loop's order, and rounds exactly like the C code:
+
+* ``nearest_int`` is ggml's magic-number trick (add 1.5 * 2**23, keep the mantissa bits): round half to even for
+  ordinary values, and the same garbage as C for infinities and NaN, which matters for denormal inputs whose
+  inverse scale overflows.
+* ``roundf`` is C's ``roundf`` (half away from zero); ``c_trunc_int8`` is a C float -> int8_t conversion
+  (cvttss2si, then the low byte).
+
+Arrays are laid out position-first, ``(n, *blocks)``: reductions over axis 0 of a C-contiguous array are in-order
+vector adds, which is both the C summation order and fast.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+
+F32 = np.float32
+QK_K = 256
+GROUP_MAX_EPS = F32(1e-15)
+_MAGIC = F32(12582912.0)
+
+
+def nearest_int(v: np.ndarray) -> np.ndarray:
+    """ggml's ``nearest_int`` on a float32 array: int32, round half to even (bit trick, like C)."""
+    bits = (np.asarray(v, dtype=F32) + _MAGIC).view(np.int32)
+    bits &= 0x007FFFFF
+    bits -= 0x00400000
+    return bits
+
+
+_RINT_SAFE = F32(2097152.0)  # 2**21: below 2**22 np.rint and the magic trick agree exactly
+
+
+try:  # the clip ufunc itself: np.clip's Python wrapper costs as much as the work on a cache-sized chunk
+    from numpy._core.umath import clip as _clip
+except ImportError:  # pragma: no cover - other NumPy layouts
+    _clip = np.clip
+
+
+def round_labels(v: np.ndarray, lo: int, hi: int, bound: np.ndarray) -> np.ndarray:
+    """``MAX(lo, MIN(hi, nearest_int(v)))`` as float32, computed in place in ``v``.
+
+    ``bound`` (per column) must bound ``|v|``; where it proves ``|v| < 2**21`` everywhere the cheap ``np.rint``
+    is exact, otherwise (huge, infinite or NaN values, as denormal inputs make) the bit trick is used."""
+    if np.all(bound < _RINT_SAFE):
+        np.rint(v, out=v)
+    else:
+        v[...] = nearest_int(v)
+    return _clip(v, F32(lo), F32(hi), out=v)
+
+
+def seq_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over axis 0 in index order (a C ``for`` loop); NumPy adds the rows one after another."""
+    return np.add.reduce(a, axis=0)
+
+
+def fp16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``GGML_FP32_TO_FP16`` (round to nearest even) and back: (float16 array, its float32 value)."""
+    with np.errstate(over="ignore"):  # beyond 65504 is inf, as in C
+        h = np.asarray(v, dtype=F32).astype(np.float16)
+    return h, h.astype(F32)
+
+
+def c_float_to_int(v: np.ndarray) -> np.ndarray:
+    """C's float -> int conversion on x86 (truncation; out of range, inf and NaN give INT_MIN)."""
+    ok = np.abs(v) < F32(2147483648.0)
+    out = np.full(v.shape, np.iinfo(np.int32).min, dtype=np.int32)
+    out[ok] = np.trunc(v[ok]).astype(np.int32)
+    return out
+
+
+def c_trunc_int8(v: np.ndarray) -> np.ndarray:
+    """``(int8_t)v`` for a float32 array: truncate toward zero, keep the low byte."""
+    return c_float_to_int(v).astype(np.int8)
+
+
+def roundf(v: np.ndarray) -> np.ndarray:
+    """C ``roundf``: nearest integer, halves away from zero (float32 in, float32 out)."""
+    t = np.trunc(v)
+    frac = v - t  # exact in float32
+    return t + np.where(np.abs(frac) >= F32(0.5), np.sign(v), F32(0)).astype(F32)
+
+
+def first_absmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(amax, max) over axis 0 the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them from
+    ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is +0.0
+    when every element is a zero."""
+    ax = np.abs(x)
+    idx = np.argmax(ax, axis=0)[None]
+    amax = np.take_along_axis(ax, idx, 0)[0]
+    return amax, np.where(amax > 0, np.take_along_axis(x, idx, 0)[0], F32(0))
+
+
+def seq_min(x: np.ndarray) -> np.ndarray:
+    """Minimum over axis 0 like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a zero,
+    it is the first zero in index order, with its sign."""
+    return _first_zero_sign(x, x.min(axis=0))
+
+
+def seq_max(x: np.ndarray) -> np.ndarray:
+    """Maximum over axis 0 like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
+    return _first_zero_sign(x, x.max(axis=0))
+
+
+def _first_zero_sign(x: np.ndarray, extreme: np.ndarray) -> np.ndarray:
+    zero = extreme == 0
+    if zero.any():
+        first = np.argmax(x == 0, axis=0)[None]
+        extreme = np.where(zero, np.take_along_axis(x, first, 0)[0], extreme)
+    return extreme
+
+
+def block_weights(imatrix: Optional[np.ndarray], block: int, first_block: int, n_blocks: int,
+                  blocks_per_row: int) -> Optional[np.ndarray]:
+    """Importance weights for ``n_blocks`` consecutive blocks starting at ``first_block``: (n_blocks, block)."""
+    if imatrix is None:
+        return None
+    per_row = imatrix.reshape(blocks_per_row, block)
+    idx = (np.arange(first_block, first_block + n_blocks) % blocks_per_row)
+    return per_row[idx]
+
+
+def chunks(n_blocks: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) ranges of at most ``size`` blocks covering ``range(n_blocks)``."""
+    for start in range(0, n_blocks, size):
+        yield start, min(n_blocks, start + size)
+
+
+def row_sigma2(rows: np.ndarray, divisor: int) -> np.ndarray:
+    """``sum(x*x over the row in order) / divisor`` per row, as the legacy imatrix quantizers compute it."""
+    sq = np.ascontiguousarray((rows * rows).T)
+    return seq_sum(sq) / F32(divisor)
+
+
+def to_positions(xs: np.ndarray, sub: int) -> np.ndarray:
+    """(n_blocks, block) -> contiguous (sub, block // sub, n_blocks): position in sub-block first."""
+    n = xs.shape[0]
+    return np.ascontiguousarray(xs.reshape(n, -1, sub).transpose(2, 1, 0))
+
+
+def from_positions(a: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_positions`: (sub, n_sub, n_blocks) -> (n_blocks, n_sub * sub)."""
+    return np.ascontiguousarray(a.transpose(2, 1, 0)).reshape(a.shape[2], -1)
+
+
+def block_sumsq(X: np.ndarray) -> np.ndarray:
+    """``sum of x*x over a whole block in index order`` from the (sub, n_sub, n_blocks) layout: (n_blocks,)."""
+    sq = X * X
+    return seq_sum(np.ascontiguousarray(sq.transpose(1, 0, 2)).reshape(-1, X.shape[2]))
+
+
+def quantize_in_chunks(rows: np.ndarray, imatrix: Optional[np.ndarray], block: int, dtype: np.dtype,
+                       kernel, chunk: int, per_block: Optional[np.ndarray] = None) -> np.ndarray:
+    """Run ``kernel(xs, qw, out)`` over chunks of at most ``chunk`` blocks of ``rows`` (n_rows, n_per_row).
+
+    ``xs`` is (n, block) float32, ``qw`` the matching (n, block) importance weights or None, ``out`` the (n,)
+    structured block array to fill; with ``per_block`` (one value per block) the kernel also gets its slice.
+    Returns the uint8 bytes of all blocks, row after row."""
+    n_rows, n_per_row = rows.shape
+    per_row = n_per_row // block
+    total = n_rows * per_row
+    flat = rows.reshape(total, block)
+    out = np.zeros(total, dtype=dtype)
+    for start, stop in chunks(total, chunk):
+        qw = block_weights(imatrix, block, start, stop - start, per_row)
+        if per_block is None:
+            kernel(flat[start:stop], qw, out[start:stop])
+        else:
+            kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
+    return out.view(np.uint8)
+
+
+def pack_2bit(L: np.ndarray) -> np.ndarray:
+    """2-bit labels (n, 256) -> qs (n, 64): byte 32*h + l holds L[128h + l + 32k] in bits 2k..2k+1, k = 0..3."""
+    Lr = L.reshape(L.shape[0], 2, 4, 32).astype(np.uint8)
+    qs = Lr[:, :, 0] | (Lr[:, :, 1] << 2) | (Lr[:, :, 2] << 4) | (Lr[:, :, 3] << 6)
+    return qs.reshape(L.shape[0], 64)
+
+
+def unpack_2bit(qs: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_2bit`: (n, 64) -> (n, 256) labels 0..3."""
+    q = qs.reshape(qs.shape[0], 2, 1, 32)
+    shifts = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
+    return ((q >> shifts) & 3).reshape(qs.shape[0], 256)
+
+
+def importance_weights(X: np.ndarray, qw: np.ndarray, sigma_factor: int) -> np.ndarray:
+    """The K-quant imatrix weights ``qw * sqrt(sigma2 + x^2)`` with ``sigma2 = factor * sum(x^2) / 256`` over each
+    super-block. ``X`` is (sub, n_sub, n) position-first, ``qw`` the matching (n, 256) importance."""
+    sigma2 = F32(sigma_factor) * block_sumsq(X) / F32(QK_K)  # 1.0f * s is exact
+    W = X * X
+    W += sigma2
+    np.sqrt(W, out=W)
+    W *= to_positions(qw, X.shape[0])
+    return W
