@@ -1,0 +1,77 @@
+"""The devices llama.cpp would place buffers on, with the allocation rules of their ggml backends.
+
+Each GPU backend allocates weights with its own alignment and padding (``get_alignment``/``get_alloc_size`` of its
+buffer type). Rules taken from the ggml sources llama-cpp-python 0.3.36 builds:
+
+* CUDA / ROCm (ggml-cuda.cu): alignment 128 bytes; a quantized tensor whose row length is not a multiple of
+  ``MATRIX_ROW_PADDING`` (512) gets one extra padding row-part of ``row_size(type, 512 - ne0 % 512)`` bytes.
+  It has a pinned host buffer type (``CUDA_Host``): with mmap, llama.cpp then keeps CPU-side weights in plain
+  mapped memory instead of the ``CPU_REPACK`` buffer (``create_tensor`` swaps the host buffer for the CPU one).
+* Vulkan: alignment is the device's ``minStorageBufferOffsetAlignment`` (64-256; we use 256), no row padding,
+  a ``Vulkan_Host`` host buffer type (so, like CUDA, no CPU repacking).
+* Metal (Apple Silicon): unified memory; the default buffer type maps host memory, so with mmap the weights of
+  offloaded layers are a mapped range of the file (``Metal_Mapped``) just like ``CPU_Mapped``; no host buffer
+  type, so CPU-side weights are still repacked (ARM NEON variants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One accelerator as the estimator sees it: backend kind, memory budget, allocation rules."""
+
+    name: str
+    kind: str  # "cuda", "rocm", "vulkan", "metal", "sycl", ...
+    free_bytes: int
+    total_bytes: int = 0
+
+    @property
+    def alignment(self) -> int:
+        """Buffer alignment of the backend's weight/KV buffer type."""
+        return {"cuda": 128, "rocm": 128, "musa": 128, "metal": 32}.get(self.kind, 256)
+
+    @property
+    def row_padding(self) -> int:
+        """MATRIX_ROW_PADDING of the backend (0 = none)."""
+        return 512 if self.kind in ("cuda", "rocm", "musa") else 0
+
+    @property
+    def has_host_buffer(self) -> bool:
+        """Whether the backend offers a pinned host buffer type (this disables CPU repacking with mmap)."""
+        return self.kind in ("cuda", "rocm", "musa", "vulkan", "sycl")
+
+    @property
+    def unified_memory(self) -> bool:
+        """True when device memory is system memory (Apple Silicon)."""
+        return self.kind == "metal"
+
+
+#: Which weight types the CPU backend repacks into interleaved layouts, by instruction set (repack.cpp,
+#: ggml_repack_get_optimal_repack_type), with the row-count multiple each needs (``ne[1] % n == 0``).
+REPACK_RULES: dict[str, dict[str, int]] = {
+    "avx2": {"Q4_0": 8, "Q4_K": 8, "IQ4_NL": 8, "MXFP4": 8},
+    "avx512": {"Q4_0": 8, "Q4_K": 8, "IQ4_NL": 8, "MXFP4": 8, "Q2_K": 8},
+    "neon_i8mm": {"Q4_0": 4, "Q4_K": 8, "Q5_K": 8, "Q6_K": 8, "IQ4_NL": 4, "MXFP4": 4, "Q8_0": 4, "Q1_0": 4},
+    "neon_dotprod": {"Q4_0": 4, "Q4_K": 8, "Q5_K": 8, "Q6_K": 8, "IQ4_NL": 4, "MXFP4": 4, "Q8_0": 4, "Q1_0": 4},
+    "none": {},
+}
+
+
+@dataclass
+class Machine:
+    """What the estimate runs against: CPU repack capability, system RAM budget and the GPUs in use."""
+
+    ram_free: int
+    ram_total: int = 0
+    cpu_isa: str = "none"  # key of REPACK_RULES
+    gpus: list[GpuDevice] = field(default_factory=list)
+
+    @property
+    def repack_rules(self) -> dict[str, int]:
+        """Types this CPU repacks; empty when a GPU backend with a host buffer type is loaded (see module doc)."""
+        if any(g.has_host_buffer for g in self.gpus):
+            return {}
+        return REPACK_RULES.get(self.cpu_isa, {})
