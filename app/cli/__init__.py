@@ -20,6 +20,10 @@ COMMANDS: list[str] = [
     "inspect",
     "quantize",
     "imatrix",
+    "download",
+    "search",
+    "login",
+    "info",
 ]
 
 log = logging.getLogger("kompakt")

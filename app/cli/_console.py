@@ -21,6 +21,24 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def human_duration(seconds: float) -> str:
+    """Format seconds as ``42s``, ``3m05s`` or ``1h02m``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _rate(p: Progress) -> str:
+    """", 12.3 MiB/s, 1m05s left" for reports that carry ``speed``/``eta`` (downloads), else ""."""
+    speed, eta = getattr(p, "speed", None), getattr(p, "eta", None)
+    if not speed:
+        return ""
+    return f", {human_bytes(speed)}/s" + (f", {human_duration(eta)} left" if eta is not None else "")
+
+
 class ProgressLine:
     """Render :class:`Progress` reports as one self-updating terminal line (throttled to ~10 per second)."""
 
@@ -42,7 +60,7 @@ class ProgressLine:
         else:
             amount = f"{p.done:.0f}" + (f"/{p.total:.0f}" if p.total else "") + (f" {p.unit}" if p.unit else "")
         pct = f"{100 * p.fraction:5.1f}% " if p.fraction is not None else ""
-        text = f"{p.stage}: {pct}{amount} {p.item}".rstrip()
+        text = f"{p.stage}: {pct}{amount}{_rate(p)} {p.item}".rstrip()
         if self._tty:
             pad = max(0, self._width - len(text))
             self.stream.write("\r" + text + " " * pad)

@@ -1,0 +1,43 @@
+"""Does our converter know a checkpoint's architecture? One function asks the converter's registry.
+
+``converter.archs.get_architecture(config, path)`` raises ``UnsupportedArchitectureError`` for an architecture it
+cannot convert. Until that registry exists (it is being written beside this module), every architecture counts as
+supported: the converter then refuses it itself, with its own clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from converter.errors import ConverterError, UnsupportedArchitectureError
+
+log = logging.getLogger(__name__)
+
+
+def architecture_name(config: Mapping[str, Any] | None) -> str | None:
+    """The checkpoint's architecture as the Hub shows it: ``architectures[0]``, else ``model_type``."""
+    if not config:
+        return None
+    archs = config.get("architectures")
+    if isinstance(archs, (list, tuple)) and archs and isinstance(archs[0], str):
+        return archs[0]
+    model_type = config.get("model_type")
+    return model_type if isinstance(model_type, str) else None
+
+
+def is_supported_architecture(config: Mapping[str, Any]) -> bool:
+    """True if the converter's architecture registry accepts this ``config.json`` content."""
+    try:
+        from converter.archs import get_architecture  # type: ignore[attr-defined]
+    except ImportError:
+        log.debug("converter.archs is not available yet: cannot check %s", architecture_name(config))
+        return True
+    try:
+        get_architecture(dict(config), None)
+    except UnsupportedArchitectureError:
+        return False
+    except (ConverterError, KeyError, TypeError, ValueError) as exc:  # known name, but a config it cannot use
+        log.debug("architecture check failed for %s: %s", architecture_name(config), exc)
+        return False
+    return True
