@@ -25,7 +25,9 @@ def _app_threads() -> set[threading.Thread]:
 
 @pytest.fixture(autouse=True)
 def no_thread_left_running(qapp):
-    """Fail the test if a Worker, a QThreadPool task or a new Python thread is still running afterwards."""
+    """Fail the test if a Worker, a QThreadPool task, a new Python thread or a child process is still running."""
+    import multiprocessing
+
     from PySide6.QtCore import QThreadPool
 
     from app.gui import workers
@@ -35,7 +37,7 @@ def no_thread_left_running(qapp):
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         leaked = (workers.live_workers() or QThreadPool.globalInstance().activeThreadCount()
-                  or (_app_threads() - before))
+                  or (_app_threads() - before) or multiprocessing.active_children())
         if not leaked:
             break
         time.sleep(0.05)
@@ -45,3 +47,4 @@ def no_thread_left_running(qapp):
     assert not live, f"worker threads left running: {[w.name for w in live]}"
     assert QThreadPool.globalInstance().activeThreadCount() == 0, "QThreadPool tasks left running"
     assert not extra, f"threads left running: {sorted(t.name for t in extra)}"
+    assert not multiprocessing.active_children(), "child processes left running"
