@@ -11,6 +11,16 @@ from typing import Iterator
 from .errors import ConverterError, OutputError
 
 
+def check_output_dir(path: str | Path) -> None:
+    """Raise :class:`OutputError` unless ``path``'s directory exists and is writable (call it before long work)."""
+    final = Path(path)
+    directory = final.parent if str(final.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError("output directory does not exist", path=directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError("output directory is not writable", path=directory)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds, delete it otherwise.
@@ -19,11 +29,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     into a clear message. Whatever happens (an exception, a cancel, a KeyboardInterrupt), no partial file remains.
     """
     final = Path(path)
-    directory = final.parent if str(final.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError("output directory does not exist", path=directory)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError("output directory is not writable", path=directory)
+    check_output_dir(final)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
         yield tmp

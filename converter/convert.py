@@ -23,6 +23,7 @@ import numpy as np
 
 from . import quants
 from .archs import Architecture, PlannedTensor, get_architecture
+from .atomic import check_output_dir
 from .errors import CheckpointError
 from .gguf_out import OutputTensor, write_general_metadata, write_gguf
 from .hf.checkpoint import open_checkpoint
@@ -107,6 +108,7 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
         mix = get_mix(out_type).name
     ftype, default_qtype = OUT_TYPES["f32" if mix else key]
     model_dir = Path(model_dir)
+    check_output_dir(out_path)  # before any long work
     config = load_config(model_dir)
     arch = get_architecture(config, model_dir)
     checkpoint = open_checkpoint(model_dir)

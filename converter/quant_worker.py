@@ -7,6 +7,7 @@ each target. Everything here is picklable and imports only NumPy, gguf and :mod:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -20,6 +21,19 @@ from .gguf_stream import tensor_nbytes
 T = GGMLQuantizationType
 
 _MAPS: dict[str, np.memmap] = {}  # per-process cache of read-only file maps
+
+
+def init_worker() -> None:
+    """Worker process set-up: leave Ctrl-C to the parent, which cancels cleanly (a terminal sends SIGINT to the
+    whole process group, workers included)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def release_maps() -> None:
+    """Drop this process's cached file maps (so files can be replaced or deleted, also on Windows)."""
+    _MAPS.clear()
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,10 @@ def to_float32(raw: np.ndarray, qtype: GGMLQuantizationType, n_per_row: int,
     return flat.reshape(-1, n_per_row)
 
 
-def run_job(job: Job) -> list[np.ndarray]:
-    """Quantize the job's rows to every target; returns one uint8 array per target."""
+def run_job(job: Job) -> tuple[list[np.ndarray], float]:
+    """Quantize the job's rows to every target; returns one uint8 array per target and the CPU seconds spent."""
+    started = time.process_time()
     rows = job.rows
     data = to_float32(rows.raw(), rows.type, rows.n_per_row, job.allow_requantize)
-    return [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]
+    out = [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]
+    return out, time.process_time() - started

@@ -7,7 +7,8 @@ memory (the Hugging Face converter): they hand over metadata and lazily loaded t
 out without an intermediate file.
 
 Work is split into blocks of rows that worker processes quantize in parallel (NumPy in one process uses one core);
-results are written in order, so memory stays bounded by the blocks in flight. Every output goes through
+results are written in order, so memory stays bounded by the blocks in flight. Progress is reported in source
+bytes processed, with the current tensor's name. Every output goes through
 :func:`converter.atomic.atomic_output`: a cancel or an error leaves no file behind.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +27,11 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFValueType
 
 from .atomic import atomic_output
-from .errors import ConverterError, QuantizationError
-from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout
+from .errors import ConverterError, OutputError, QuantizationError
+from .gguf_stream import KV, GGUFStreamWriter, OutTensor, encode_kv, read_layout, tensor_nbytes
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quant_worker import ArrayRows, FileRows, Job, run_job
+from .quant_worker import ArrayRows, FileRows, Job, init_worker, release_maps, run_job
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ _DROPPED_KEYS = {"general.quantization_version", "general.file_type", "split.no"
                  "split.tensors.count"}
 #: Weights per job: large enough to amortize process hand-offs, small enough to keep memory low.
 CHUNK_WEIGHTS = 1 << 20
+#: Below this many weights to convert, everything runs in the calling process.
+SERIAL_BELOW_WEIGHTS = 4 * CHUNK_WEIGHTS
 
 ImatrixArg = Union[None, str, os.PathLike, ImportanceMatrix, Mapping[str, np.ndarray]]
 
@@ -74,7 +78,8 @@ class Output:
 def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *, imatrix: ImatrixArg = None,
                   overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
                   allow_requantize: bool = False, pure: bool = False,
-                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> Path:
+                  progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                  stats: Optional[dict] = None) -> Path:
     """Quantize the GGUF ``src`` to ``dst`` with mix ``ftype`` (``"Q4_K_M"``, ...); returns ``dst``.
 
     ``imatrix``: a file (GGUF or legacy .dat), an :class:`ImportanceMatrix`, or ``{tensor name: weights}``.
@@ -82,37 +87,78 @@ def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, ftype: str, *,
     (default: all cores).
     """
     return quantize_ladder(src, {ftype: dst}, imatrix=imatrix, overrides=overrides, threads=threads,
-                           allow_requantize=allow_requantize, pure=pure, progress=progress, cancel=cancel)[0]
+                           allow_requantize=allow_requantize, pure=pure, progress=progress, cancel=cancel,
+                           stats=stats)[0]
 
 
 def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathLike], **kwargs) -> list[Path]:
     """Quantize ``src`` to several mixes (``{"Q4_K_M": path, "Q8_0": path2}``) reading it once."""
+    for mix, dst in outputs.items():
+        get_mix(mix)  # reject a bad type name before touching the file
+        if Path(dst).resolve() == Path(src).resolve():
+            raise OutputError("the output would overwrite the input", path=dst)
     layout = read_layout(src)
     path = str(Path(src).resolve())
     tensors = [InputTensor(t.name, t.shape, t.type, path=path, offset=t.offset) for t in layout.tensors]
     return quantize_tensors(layout.kv, layout.values, tensors, outputs, alignment=layout.alignment, **kwargs)
 
 
+@dataclass(frozen=True)
+class QuantPlan:
+    """What a quantization would write: each tensor's type (in file order) and the tensor data size in bytes."""
+
+    mix: Mix
+    types: dict[str, GGMLQuantizationType]
+    nbytes: int
+
+
+def plan_gguf(src: str | os.PathLike, mixes: Sequence[str], *, overrides: Sequence[Override | str] = (),
+              has_imatrix: bool = False, allow_requantize: bool = False, pure: bool = False) -> list[QuantPlan]:
+    """Plan quantizing ``src`` to each of ``mixes`` without quantizing anything: the tensor types, the output
+    size, and every check that would fail (unknown mix, already-quantized source, bad override) raised now."""
+    layout = read_layout(src)
+    mix_list = [get_mix(m) for m in mixes]
+    tensors = [InputTensor(t.name, t.shape, t.type) for t in layout.tensors]
+    ordered, plans = _plan(layout.values, tensors, mix_list, overrides, has_imatrix, pure)
+    _check_inputs(ordered, plans, {}, allow_requantize)
+    return [QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered))
+            for mix, types in zip(mix_list, plans)]
+
+
+def _plan(values: Mapping[str, object], tensors: Sequence[InputTensor], mixes: Sequence[Mix],
+          overrides: Sequence[Override | str], has_imatrix: bool,
+          pure: bool) -> tuple[list[InputTensor], list[dict[str, GGMLQuantizationType]]]:
+    """Tensors in llama.cpp's file order and, per mix, every tensor's type."""
+    rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
+    model = ModelInfo.from_metadata(values)
+    ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
+    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
+    return ordered, [plan_types(infos, m, model, overrides=rules, has_imatrix=has_imatrix, pure=pure)
+                     for m in mixes]
+
+
 def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Sequence[InputTensor],
                      outputs: Mapping[str, str | os.PathLike], *, imatrix: ImatrixArg = None,
                      overrides: Sequence[Override | str] = (), threads: Optional[int] = None,
                      allow_requantize: bool = False, pure: bool = False, alignment: int = 32,
-                     progress: Optional[ProgressCallback] = None,
-                     cancel: Optional[CancelToken] = None) -> list[Path]:
+                     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+                     stats: Optional[dict] = None) -> list[Path]:
     """Write one quantized GGUF per ``outputs`` entry from metadata ``kv`` (encoded pairs, in file order;
-    ``values`` their decoded values, for the architecture facts) and ``tensors``."""
+    ``values`` their decoded values, for the architecture facts) and ``tensors``.
+
+    ``stats``, if given, receives ``quantize_cpu_s``: CPU seconds spent quantizing (summed over workers)."""
     outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
     if not outs:
         raise QuantizationError("no output requested")
-    rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
+    if len({o.path.resolve() for o in outs}) != len(outs):
+        raise OutputError("two outputs would be written to the same file", path=outs[0].path)
     weights = _load_imatrix(imatrix)
-    model = ModelInfo.from_metadata(values)
-    ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
-    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
-    plans = [plan_types(infos, o.mix, model, overrides=rules, has_imatrix=bool(weights), pure=pure)
-             for o in outs]
+    ordered, plans = _plan(values, tensors, [o.mix for o in outs], overrides, bool(weights), pure)
     job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
     n_workers = max(1, threads or os.cpu_count() or 1)
+    work = sum(int(np.prod(t.shape, dtype=np.int64)) for t in ordered if any(p[t.name] != t.type for p in plans))
+    if work < SERIAL_BELOW_WEIGHTS:
+        n_workers = 1  # starting worker processes would cost more than they save
     with contextlib.ExitStack() as stack:
         writers = []
         for out, plan in zip(outs, plans):
@@ -120,11 +166,14 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
             f = stack.enter_context(open(tmp, "wb"))
             out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
             writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
+        stack.callback(release_maps)
         pool = stack.enter_context(_pool(n_workers))
-        _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
-                stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
+        cpu = _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
+                      stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
         for w in writers:
             w.close()
+    if stats is not None:
+        stats["quantize_cpu_s"] = cpu
     return [o.path for o in outs]
 
 
@@ -188,7 +237,7 @@ def _pool(n_workers: int) -> Iterator[Optional[object]]:
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["converter.quant_worker"])
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
     try:
         yield pool
     finally:
@@ -198,16 +247,15 @@ def _pool(n_workers: int) -> Iterator[Optional[object]]:
 @dataclass
 class _Piece:
     tensor: InputTensor
-    index: int  # position in the ordered tensor list
-    last: bool  # last piece of its tensor
     rows: object  # FileRows | ArrayRows
+    n_rows: int
     job: Optional[Job]  # None when every output copies the stored bytes
     copy: tuple[bool, ...]  # per output: write the stored bytes unchanged
 
 
 def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatrix: dict[str, np.ndarray],
             allow_requantize: bool) -> Iterator[_Piece]:
-    for index, t in enumerate(ordered):
+    for t in ordered:
         types = [plan[t.name] for plan in plans]
         copy = tuple(q == t.type for q in types)
         n_per_row = t.shape[0]
@@ -221,7 +269,7 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
         w = imatrix.get(t.name)
         bounds = [(m + s, min(m + s + step, m + rows_per_mat))
                   for m in range(0, t.n_rows, rows_per_mat) for s in range(0, rows_per_mat, step)]
-        for k, (start, stop) in enumerate(bounds):
+        for start, stop in bounds:
             if data is None:
                 rows = FileRows(t.path, t.offset, t.type, n_per_row, start, stop)  # type: ignore[arg-type]
             else:
@@ -232,27 +280,34 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
                 im = None if w is None else w[mat * n_per_row:(mat + 1) * n_per_row]
                 targets = tuple((q, im) for q, c in zip(types, copy) if not c)
                 job = Job(rows, targets, allow_requantize)
-            yield _Piece(t, index, k == len(bounds) - 1, rows, job, copy)
+            yield _Piece(t, rows, stop - start, job, copy)
 
 
-def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress, cancel):
-    total = len(ordered)
+def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress,
+            cancel) -> float:
+    total = sum(tensor_nbytes(t.shape, t.type) for t in ordered)
+    done_bytes = 0
     pending: deque = deque()
     max_inflight = 1 if pool is None else 2 * n_workers
+    cpu = 0.0
 
     def finish_one() -> None:
+        nonlocal cpu, done_bytes
         piece, future = pending.popleft()
         try:
-            results = iter(future.result() if future is not None else (run_job(piece.job) if piece.job else []))
+            done = future.result() if future is not None else (run_job(piece.job) if piece.job else ([], 0.0))
         except ConverterError as exc:
             raise QuantizationError(f"tensor {piece.tensor.name}: {exc}") from exc
+        cpu += done[1]
+        results = iter(done[0])
         raw = piece.rows.raw() if any(piece.copy) else None
         for writer, copy in zip(writers, piece.copy):
             writer.write(raw if copy else next(results))
-        if piece.last:
-            emit(progress, Progress(stage, piece.index + 1, total, "tensors", piece.tensor.name))
+        done_bytes += tensor_nbytes((piece.tensor.shape[0], piece.n_rows), piece.tensor.type)
+        emit(progress, Progress(stage, done_bytes, total, "bytes", piece.tensor.name, started))
 
-    emit(progress, Progress(stage, 0, total, "tensors"))
+    started = time.monotonic()
+    emit(progress, Progress(stage, 0, total, "bytes", "", started))
     for piece in _pieces(ordered, plans, imatrix, allow_requantize):
         check(cancel)
         while len(pending) >= max_inflight:
@@ -263,3 +318,4 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
     while pending:
         check(cancel)
         finish_one()
+    return cpu

@@ -20,10 +20,12 @@ COMMANDS: list[str] = [
     "inspect",
     "quantize",
     "imatrix",
+    "chat",
     "download",
     "search",
     "login",
     "info",
+    "fit",
 ]
 
 log = logging.getLogger("kompakt")

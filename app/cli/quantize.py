@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the quantization; prints the written files."""
 
     def job() -> int:
-        from converter.quantize import quantize_ladder
+        from converter.quantize import plan_gguf, quantize_ladder
         from converter.recipes import Override, get_mix
 
         mixes = [get_mix(m).name for m in args.type.split(",") if m.strip()]
@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         with ctrl_c_cancels() as cancel:
             imatrix = args.imatrix
             if args.calibration is not None:
+                # fail on a bad source or option now, not after minutes of calibration
+                plan_gguf(args.input, mixes, overrides=overrides, has_imatrix=True,
+                          allow_requantize=args.allow_requantize, pure=args.pure)
                 imatrix = _calibrate(args, line, cancel)
             written = quantize_ladder(args.input, outputs, imatrix=imatrix, overrides=overrides,
                                       threads=args.threads, allow_requantize=args.allow_requantize,

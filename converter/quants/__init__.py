@@ -4,8 +4,11 @@
 ``(n_rows, row_bytes)`` exactly as llama.cpp's ``ggml_quantize_chunk`` would write them; ``imatrix`` (one float32
 weight per column) selects the importance-weighted algorithms. ``dequantize`` is the inverse.
 
-Each quant family lives in its own module and registers itself in the table below; types without a module of ours
-fall back to the ``gguf`` package where its output is byte-identical to llama.cpp's.
+Each quant family lives in its own module and registers itself in the table below: ``q2_k``, ``q3_k``, ``q4_k``,
+``q5_k`` (these two share ``minmax_k``), ``q6_k`` and ``legacy`` (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), built on
+``common`` (C-compatible float32 rounding, in-order sums, chunking) and ``search`` (ggml's scale searches, one
+function each). All are tested byte for byte against ``ggml_quantize_chunk``. F32, F16 and BF16 go through NumPy /
+the ``gguf`` package (also tested equal); other types are not supported.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ def _quantize_with_gguf(rows: np.ndarray, qtype: GGMLQuantizationType) -> np.nda
     if qtype == GGMLQuantizationType.F32:
         return rows.view(np.uint8)
     if qtype == GGMLQuantizationType.F16:
-        return rows.astype(np.float16).view(np.uint8)
+        with np.errstate(over="ignore"):  # beyond 65504 is inf, as in ggml
+            return rows.astype(np.float16).view(np.uint8)
     from gguf.quants import quantize as gguf_quantize
 
     try:

@@ -7,8 +7,11 @@ C loop's order, and rounds exactly like the C code:
 * ``nearest_int`` is ggml's magic-number trick (add 1.5 * 2**23, keep the mantissa bits): round half to even for
   ordinary values, and the same garbage as C for infinities and NaN, which matters for denormal inputs whose
   inverse scale overflows.
-* ``roundf`` is C's ``roundf`` (half away from zero); ``c_trunc_int8`` is a C float -> int8_t conversion
-  (cvttss2si, then the low byte).
+* ``roundf`` is C's ``roundf`` (half away from zero); ``c_float_to_int`` is a C float -> int conversion
+  (cvttss2si: truncation, INT_MIN when out of range); a further cast to int8/uint8 keeps the low byte, like C.
+
+The reference is llama.cpp's ggml-base as built for x86-64 (no -march flags, so no FMA). On AArch64 compilers may
+contract ``a*b + c`` into an FMA, and llama.cpp's own bytes can then differ from these.
 
 Arrays are laid out position-first, ``(n, *blocks)``: reductions over axis 0 of a C-contiguous array are in-order
 vector adds, which is both the C summation order and fast.
@@ -70,49 +73,54 @@ def fp16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def c_float_to_int(v: np.ndarray) -> np.ndarray:
     """C's float -> int conversion on x86 (truncation; out of range, inf and NaN give INT_MIN)."""
     ok = np.abs(v) < F32(2147483648.0)
+    if ok.all():
+        return v.astype(np.int32)
     out = np.full(v.shape, np.iinfo(np.int32).min, dtype=np.int32)
-    out[ok] = np.trunc(v[ok]).astype(np.int32)
+    out[ok] = v[ok].astype(np.int32)
     return out
 
 
-def c_trunc_int8(v: np.ndarray) -> np.ndarray:
-    """``(int8_t)v`` for a float32 array: truncate toward zero, keep the low byte."""
-    return c_float_to_int(v).astype(np.int8)
-
-
 def roundf(v: np.ndarray) -> np.ndarray:
-    """C ``roundf``: nearest integer, halves away from zero (float32 in, float32 out)."""
-    t = np.trunc(v)
-    frac = v - t  # exact in float32
-    return t + np.where(np.abs(frac) >= F32(0.5), np.sign(v), F32(0)).astype(F32)
+    """C ``roundf``: nearest integer, halves away from zero (float32 in, float32 out).
+
+    ``np.rint`` differs only on exact halves it sent toward zero; those are moved one away from zero."""
+    r = np.rint(v)
+    d = v - r
+    tie = np.abs(d) == F32(0.5)
+    if tie.any():
+        r = np.where(tie & (d * v > 0), r + np.sign(v), r)
+    return r
 
 
-def first_absmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(amax, max) over axis 0 the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them from
-    ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is +0.0
-    when every element is a zero."""
+def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(amax, max) along ``axis`` the way ggml's ``if (ax > amax) { amax = ax; max = x[i]; }`` loop finds them
+    from ``amax = max = 0``: ``max`` keeps its sign, is the first element reaching the largest magnitude, and is
+    +0.0 when every element is a zero. NaN never compares greater, so NaN entries are passed over."""
     ax = np.abs(x)
-    idx = np.argmax(ax, axis=0)[None]
-    amax = np.take_along_axis(ax, idx, 0)[0]
-    return amax, np.where(amax > 0, np.take_along_axis(x, idx, 0)[0], F32(0))
+    nan = np.isnan(ax)
+    if nan.any():
+        ax = np.where(nan, F32(0), ax)
+    idx = np.expand_dims(np.argmax(ax, axis=axis), axis)
+    amax = np.take_along_axis(ax, idx, axis).squeeze(axis)
+    return amax, np.where(amax > 0, np.take_along_axis(x, idx, axis).squeeze(axis), F32(0))
 
 
-def seq_min(x: np.ndarray) -> np.ndarray:
-    """Minimum over axis 0 like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a zero,
-    it is the first zero in index order, with its sign."""
-    return _first_zero_sign(x, x.min(axis=0))
+def seq_min(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Minimum along ``axis`` like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a
+    zero, it is the first zero in index order, with its sign."""
+    return _first_zero_sign(x, x.min(axis=axis), axis)
 
 
-def seq_max(x: np.ndarray) -> np.ndarray:
-    """Maximum over axis 0 like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
-    return _first_zero_sign(x, x.max(axis=0))
+def seq_max(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Maximum along ``axis`` like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
+    return _first_zero_sign(x, x.max(axis=axis), axis)
 
 
-def _first_zero_sign(x: np.ndarray, extreme: np.ndarray) -> np.ndarray:
+def _first_zero_sign(x: np.ndarray, extreme: np.ndarray, axis: int) -> np.ndarray:
     zero = extreme == 0
     if zero.any():
-        first = np.argmax(x == 0, axis=0)[None]
-        extreme = np.where(zero, np.take_along_axis(x, first, 0)[0], extreme)
+        first = np.expand_dims(np.argmax(x == 0, axis=axis), axis)
+        extreme = np.where(zero, np.take_along_axis(x, first, axis).squeeze(axis), extreme)
     return extreme
 
 
@@ -134,8 +142,9 @@ def chunks(n_blocks: int, size: int) -> Iterator[tuple[int, int]]:
 
 def row_sigma2(rows: np.ndarray, divisor: int) -> np.ndarray:
     """``sum(x*x over the row in order) / divisor`` per row, as the legacy imatrix quantizers compute it."""
-    sq = np.ascontiguousarray((rows * rows).T)
-    return seq_sum(sq) / F32(divisor)
+    with np.errstate(over="ignore"):  # a huge weight makes sigma2 inf in C too
+        sq = np.ascontiguousarray((rows * rows).T)
+        return seq_sum(sq) / F32(divisor)
 
 
 def to_positions(xs: np.ndarray, sub: int) -> np.ndarray:
@@ -167,12 +176,13 @@ def quantize_in_chunks(rows: np.ndarray, imatrix: Optional[np.ndarray], block: i
     total = n_rows * per_row
     flat = rows.reshape(total, block)
     out = np.zeros(total, dtype=dtype)
-    for start, stop in chunks(total, chunk):
-        qw = block_weights(imatrix, block, start, stop - start, per_row)
-        if per_block is None:
-            kernel(flat[start:stop], qw, out[start:stop])
-        else:
-            kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
+    with np.errstate(all="ignore"):  # inf/NaN intermediates are part of the C behaviour being reproduced
+        for start, stop in chunks(total, chunk):
+            qw = block_weights(imatrix, block, start, stop - start, per_row)
+            if per_block is None:
+                kernel(flat[start:stop], qw, out[start:stop])
+            else:
+                kernel(flat[start:stop], qw, out[start:stop], per_block[start:stop])
     return out.view(np.uint8)
 
 

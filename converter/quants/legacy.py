@@ -28,19 +28,18 @@ Q5_1 = np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)])
 Q8_0 = np.dtype([("d", "<f2"), ("qs", "i1", 32)])
 assert (Q4_0.itemsize, Q4_1.itemsize, Q5_0.itemsize, Q5_1.itemsize, Q8_0.itemsize) == (18, 20, 22, 24, 34)
 CHUNK = 4096  # blocks of 32 per chunk
-_QH_BITS = (np.uint32(1) << np.arange(32, dtype=np.uint32))[:, None]
 
 
 def _pack_nibbles(L: np.ndarray) -> np.ndarray:
-    """Labels (32, n) -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4."""
+    """Labels (n, 32) -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4."""
     L = L.astype(np.uint8)
-    return ((L[:16] & 0xF) | ((L[16:] & 0xF) << 4)).T
+    return (L[:, :16] & 0xF) | ((L[:, 16:] & 0xF) << 4)
 
 
 def _pack_high(L: np.ndarray) -> np.ndarray:
-    """Bit 4 of labels (32, n) -> qh (n,) uint32: bit j = bit 4 of L[j]."""
-    high = ((L.astype(np.uint32) >> 4) & 1) * _QH_BITS
-    return np.bitwise_or.reduce(high, axis=0)
+    """Bit 4 of labels (n, 32) -> qh (n,) uint32: bit j = bit 4 of L[j]."""
+    bits = ((L.astype(np.uint8) >> 4) & 1).astype(np.uint8)
+    return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little")).view("<u4").reshape(-1)
 
 
 def _labels(v: np.ndarray, top: Optional[int]) -> np.ndarray:
@@ -51,23 +50,23 @@ def _labels(v: np.ndarray, top: Optional[int]) -> np.ndarray:
     return np.minimum(t.astype(np.int8), top).astype(np.uint8)
 
 
-def _symmetric_ref(X: np.ndarray, nmax: int):
-    """q4_0/q5_0 ref: d = max / -nmax, labels MIN(2*nmax-1, (int8_t)(x/d + nmax + 0.5))."""
-    _, mx = first_absmax(X)
+def _symmetric_ref(xs: np.ndarray, nmax: int):
+    """q4_0/q5_0 ref on (n, 32) blocks: d = max / -nmax, labels MIN(2*nmax-1, (int8_t)(x/d + nmax + 0.5))."""
+    _, mx = first_absmax(xs, axis=1)
     d = mx / F32(-nmax)
     with np.errstate(all="ignore"):
         inv = np.where(d != 0, F32(1) / d, F32(0))
-        L = _labels(X * inv + F32(nmax + 0.5), 2 * nmax - 1)
+        L = _labels(xs * inv[:, None] + F32(nmax + 0.5), 2 * nmax - 1)
     return d, L
 
 
-def _affine_ref(X: np.ndarray, nmax: int):
-    """q4_1/q5_1 ref: d = (max - min) / nmax, labels (int8/uint8)((x - min)/d + 0.5)."""
-    mn, mx = seq_min(X), seq_max(X)
+def _affine_ref(xs: np.ndarray, nmax: int):
+    """q4_1/q5_1 ref on (n, 32) blocks: d = (max - min) / nmax, labels (int8/uint8)((x - min)/d + 0.5)."""
+    mn, mx = seq_min(xs, axis=1), seq_max(xs, axis=1)
     d = (mx - mn) / F32(nmax)
     with np.errstate(all="ignore"):
         inv = np.where(d != 0, F32(1) / d, F32(0))
-        L = _labels((X - mn) * inv + F32(0.5), 15 if nmax == 15 else None)
+        L = _labels((xs - mn[:, None]) * inv[:, None] + F32(0.5), 15 if nmax == 15 else None)
     return d, mn, L
 
 
@@ -81,11 +80,12 @@ def _weights(X: np.ndarray, qw: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
 
 def _symmetric_kernel(nmax: int):
     def kernel(xs, qw, out, sigma2=None):
-        X = np.ascontiguousarray(xs.T)
         if qw is None:
-            d, L = _symmetric_ref(X, nmax)
+            d, L = _symmetric_ref(xs, nmax)
         else:
+            X = np.ascontiguousarray(xs.T)
             d, L = make_qx_quants(X, nmax, _weights(X, qw, sigma2))
+            L = L.T
         out["d"] = fp16(d)[0]
         out["qs"] = _pack_nibbles(L)
         if nmax == 16:
@@ -95,12 +95,12 @@ def _symmetric_kernel(nmax: int):
 
 def _affine_kernel(nmax: int):
     def kernel(xs, qw, out, sigma2=None):
-        X = np.ascontiguousarray(xs.T)
         if qw is None:
-            d, mn, L = _affine_ref(X, nmax)
+            d, mn, L = _affine_ref(xs, nmax)
         else:
+            X = np.ascontiguousarray(xs.T)
             d, the_min, L = make_qkx(X, _weights(X, qw, sigma2), nmax, -0.9, 0.05, 36)
-            mn = -the_min
+            mn, L = -the_min, L.T
         out["d"] = fp16(d)[0]
         out["m"] = fp16(mn)[0]
         out["qs"] = _pack_nibbles(L)
@@ -110,11 +110,10 @@ def _affine_kernel(nmax: int):
 
 
 def _q8_0_kernel(xs, qw, out):
-    X = np.ascontiguousarray(xs.T)
-    d = np.abs(X).max(axis=0) / F32(127)
+    d = np.abs(xs).max(axis=1) / F32(127)
     with np.errstate(all="ignore"):
         inv = np.where(d != 0, F32(1) / d, F32(0))
-        out["qs"] = c_float_to_int(roundf(X * inv)).astype(np.int8).T
+        out["qs"] = c_float_to_int(roundf(xs * inv[:, None])).astype(np.int8)
     out["d"] = fp16(d)[0]
 
 

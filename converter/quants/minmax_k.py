@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from .common import F32, fp16, importance_weights, nearest_int, seq_sum, to_positions
-from .search import make_qkx, make_qp_quants
+from .search import make_qkx, make_qp_quants_pair
 
 # ref path search parameters (rmin, rdelta, nstep) by nmax; the imatrix path always uses (-0.9, 0.05, 36)
 _REF_SEARCH = {15: (-1.0, 0.1, 20), 31: (-0.5, 0.1, 15)}
@@ -80,8 +80,7 @@ def quantize_minmax(xs: np.ndarray, qw: Optional[np.ndarray], nmax: int, clamp_q
             W = importance_weights(X, qw, 2)
             sw = seq_sum(W)
             scales, mins, L = make_qkx(X, W, nmax, -0.9, 0.05, 36)
-            d_block, ls = make_qp_quants(scales, 63, sw)
-            m_block, lm = make_qp_quants(mins, 63, sw)
+            d_block, ls, m_block, lm = make_qp_quants_pair(scales, mins, 63, sw)
             if clamp_qp:
                 ls = np.minimum(ls, 63)
                 lm = np.minimum(lm, 63)

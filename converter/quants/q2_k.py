@@ -15,11 +15,11 @@ from gguf import GGMLQuantizationType
 from . import register
 from .common import F32, QK_K, fp16, from_positions, importance_weights, nearest_int, pack_2bit
 from .common import quantize_in_chunks, seq_sum, to_positions, unpack_2bit
-from .search import make_qkx, make_qp_quants
+from .search import make_qkx, make_qp_quants_pair
 
 BLOCK = np.dtype([("scales", "u1", 16), ("qs", "u1", 64), ("d", "<f2"), ("dmin", "<f2")])
 assert BLOCK.itemsize == 84
-CHUNK = 128
+CHUNK = 512
 
 
 def _against_max(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,8 +42,7 @@ def _kernel(xs: np.ndarray, qw: Optional[np.ndarray], out: np.ndarray) -> None:
             W = importance_weights(X, qw, 1)
             sw = seq_sum(W)
             scales, mins, L = make_qkx(X, W, 3, -0.9, 0.05, 36)
-            d_block, ls = make_qp_quants(scales, 15, sw)
-            m_block, lm = make_qp_quants(mins, 15, sw)
+            d_block, ls, m_block, lm = make_qp_quants_pair(scales, mins, 15, sw)
         packed = ls | (lm << 4)                                # (16, n) uint8, C's byte arithmetic
         d16, d32 = fp16(d_block)
         dmin16, dmin32 = fp16(m_block)

@@ -20,7 +20,8 @@ from .search import make_q3_quants, make_qx_quants
 
 BLOCK = np.dtype([("hmask", "u1", 32), ("qs", "u1", 64), ("scales", "u1", 12), ("d", "<f2")])
 assert BLOCK.itemsize == 110
-CHUNK = 128
+CHUNK_PLAIN = 2048  # make_q3_quants' refinement sweeps pay per call: big chunks
+CHUNK_IMATRIX = 512
 
 
 def pack_scales_6bit(ls: np.ndarray) -> np.ndarray:
@@ -78,7 +79,8 @@ def _kernel(xs: np.ndarray, qw: Optional[np.ndarray], out: np.ndarray) -> None:
 
 def quantize(rows: np.ndarray, imatrix: Optional[np.ndarray]) -> np.ndarray:
     """Rows (n_rows, k*256) float32 -> Q3_K bytes, as ``ggml_quantize_chunk(GGML_TYPE_Q3_K, ...)``."""
-    return quantize_in_chunks(rows, imatrix, QK_K, BLOCK, _kernel, CHUNK)
+    chunk = CHUNK_PLAIN if imatrix is None else CHUNK_IMATRIX
+    return quantize_in_chunks(rows, imatrix, QK_K, BLOCK, _kernel, chunk)
 
 
 def dequantize(raw: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from .minmax_k import dequantize_minmax, make_kernel
 
 BLOCK = np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", 12), ("qh", "u1", 32), ("qs", "u1", 128)])
 assert BLOCK.itemsize == 176
-CHUNK = 128
+CHUNK = 576  # see q4_k.CHUNK
 _BITS = (np.uint8(1) << np.arange(8, dtype=np.uint8)).reshape(1, 8, 1)
 
 

@@ -18,7 +18,7 @@ from .search import make_qx_quants
 
 BLOCK = np.dtype([("ql", "u1", 128), ("qh", "u1", 64), ("scales", "i1", 16), ("d", "<f2")])
 assert BLOCK.itemsize == 210
-CHUNK = 128
+CHUNK = 512
 
 
 def _pack(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,7 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     mn = np.where(lo_x > 0, F32(0), lo_x)
     flat = mx <= mn
     mn_flat = mn
+    mx = np.where(flat, mn + F32(1), mx)  # flat blocks get L = 0 at the end; keep their arithmetic finite
     fnmax = F32(nmax)
     lf = np.empty_like(x)
     wl = np.empty_like(x)
@@ -97,6 +98,7 @@ def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[
     ``qw`` None means weights ``x*x``. Returns (scale, L + nmax as int32)."""
     amax, mx = first_absmax(x)
     zero = amax < GROUP_MAX_EPS
+    mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0 at the end; keep their arithmetic finite
     w = x * x if qw is None else qw
     wx = w * x
     fnmax = F32(nmax)
@@ -139,41 +141,58 @@ def make_qx_quants(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> tuple[
 def _refine(x: np.ndarray, w: np.ndarray, L: np.ndarray, sumlx: np.ndarray, suml2: np.ndarray,
             lo: Optional[int], hi: int, need_sl2_pos: bool, wrap_u8: bool) -> tuple[np.ndarray, np.ndarray]:
     """The coordinate-descent passes shared by ``make_q3_quants`` and ``make_qp_quants``: up to 5 sweeps over the
-    positions, moving one label at a time when that raises sumlx**2 / suml2. ``L`` (float32 labels) is updated in
-    place. A sweep that changes nothing leaves the state fixed, so stopping when no block changes is exact."""
-    wx = w * x
+    positions, moving one label at a time when that raises sumlx**2 / suml2. ``L`` (float32 labels, contiguous)
+    is updated in place. A block whose sweep changed nothing is at a fixed point (the next sweep would redo the
+    same arithmetic), so after each sweep only the blocks that changed are carried on."""
+    n = x.shape[0]
+    shape = sumlx.shape
+    L2 = L.reshape(n, -1)
+    out_lx, out_l2 = sumlx.reshape(-1).copy(), suml2.reshape(-1).copy()
+    cols = None
+    xa, wa, La = x.reshape(n, -1), w.reshape(n, -1), L2.copy()
+    wxa = wa * xa
+    sx, s2 = out_lx.copy(), out_l2.copy()
     for _ in range(5):
-        changed = False
-        for i in range(x.shape[0]):
-            li = L[i]
-            slx = sumlx - wx[i] * li
-            sl2 = suml2 - (w[i] * li) * li
+        changed = np.zeros(sx.shape, dtype=bool)
+        for i in range(n):
+            li = La[i]
+            slx = sx - wxa[i] * li
+            sl2 = s2 - (wa[i] * li) * li
             ok = slx > 0
             if need_sl2_pos:
                 ok &= sl2 > 0
             if not ok.any():
                 continue
-            new = nearest_int(x[i] * sl2 / slx)
+            new = nearest_int(xa[i] * sl2 / slx)
             if lo is not None:
                 np.clip(new, lo, hi, out=new)
             else:
                 np.minimum(new, hi, out=new)
             nf = new.astype(F32)
             ok &= nf != li
-            slx = slx + wx[i] * nf
-            sl2 = sl2 + (w[i] * nf) * nf
+            slx += wxa[i] * nf
+            sl2 += (wa[i] * nf) * nf
             if not need_sl2_pos:
                 ok &= sl2 > 0
-            ok &= (slx * slx) * suml2 > (sumlx * sumlx) * sl2
+            ok &= (slx * slx) * s2 > (sx * sx) * sl2
             if ok.any():
-                changed = True
+                changed |= ok
                 stored = new.astype(np.uint8).astype(F32) if wrap_u8 else nf  # uint8_t L[] wraps
-                np.copyto(L[i], stored, where=ok)
-                sumlx = np.where(ok, slx, sumlx)
-                suml2 = np.where(ok, sl2, suml2)
-        if not changed:
+                La[i] = np.where(ok, stored, li)
+                sx = np.where(ok, slx, sx)
+                s2 = np.where(ok, sl2, s2)
+        if cols is None:
+            L2[...] = La
+            out_lx[:], out_l2[:] = sx, s2
+        else:
+            L2[:, cols] = La
+            out_lx[cols], out_l2[cols] = sx, s2
+        if not changed.any():
             break
-    return sumlx, suml2
+        cols = np.nonzero(changed)[0] if cols is None else cols[changed]
+        xa, wa, wxa, La = xa[:, changed], wa[:, changed], wxa[:, changed], La[:, changed]
+        sx, s2 = sx[changed], s2[changed]
+    return out_lx.reshape(shape), out_l2.reshape(shape)
 
 
 def make_q3_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,3 +249,13 @@ def make_qp_quants(x: np.ndarray, nmax: int, qw: np.ndarray) -> tuple[np.ndarray
         out[:, zero] = 0
         scale = np.where(zero, F32(0), scale)
     return scale, out
+
+
+def make_qp_quants_pair(scales: np.ndarray, mins: np.ndarray, nmax: int, qw: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`make_qp_quants` of a super-block's scales and of its mins (same weights) in one call: the two are
+    independent per block, and one call over twice the blocks halves the per-call overhead of the refinement.
+    Returns (d, scale labels, dmin, min labels)."""
+    n = scales.shape[-1]
+    both, labels = make_qp_quants(np.concatenate([scales, mins], axis=-1), nmax, np.concatenate([qw, qw], axis=-1))
+    return both[..., :n], labels[..., :n], both[..., n:], labels[..., n:]

@@ -107,6 +107,9 @@ def load(model_dir: str | Path, config: Mapping[str, Any]) -> Vocab:
     model = data.get("model") or {}
     if model.get("type", "BPE") != "BPE" or not isinstance(model.get("vocab"), dict):
         raise TokenizerError(f"not a BPE tokenizer (model type {model.get('type')!r})", path=path)
+    if model.get("byte_fallback"):
+        raise TokenizerError("SentencePiece-style BPE (byte_fallback) is not byte-level BPE; it needs the "
+                             "SentencePiece reader and tokenizer.model", path=path)
     token_to_id: dict[str, int] = {str(k): int(v) for k, v in model["vocab"].items()}
     added = [a for a in data.get("added_tokens") or [] if isinstance(a, dict) and "content" in a and "id" in a]
     added_ids = {a["content"]: int(a["id"]) for a in added}

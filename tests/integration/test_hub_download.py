@@ -70,6 +70,9 @@ def test_download_interrupted_for_good_resumes_in_a_later_call(fake_hub):
     parts = list(_blobs("acme/tiny").glob("*.incomplete"))
     assert len(parts) == 1 and parts[0].stat().st_size == 70_000
     assert local_snapshot("acme/tiny") is None  # nothing claims to be complete
+    from huggingface_hub import scan_cache_dir
+
+    assert not scan_cache_dir(hf_hub_cache()).warnings  # other tools still read the cache happily
     snap = download_model("acme/tiny", retry=FAST)
     assert sha256(snap / "model.safetensors") == sha256(files["model.safetensors"])
     assert fake_hub.served("model.safetensors") == len(files["model.safetensors"])
@@ -234,3 +237,27 @@ def test_include_picks_a_ready_made_gguf(fake_hub):
     assert [p.name for p in snap.iterdir()] == ["tiny-Q4_K_M.gguf"]
     with pytest.raises(UnsupportedModelError, match="only ready-made GGUF files"):
         download_model("acme/tiny-GGUF", retry=FAST)
+
+
+def test_without_symlinks_files_are_moved_into_the_snapshot(fake_hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_SYMLINKS", True)
+    files = tiny_repo()
+    fake_hub.add_repo("acme/tiny", files)
+    snap = download_model("acme/tiny", retry=FAST)
+    weights = snap / "model.safetensors"
+    assert not weights.is_symlink() and sha256(weights) == sha256(files["model.safetensors"])
+    served = fake_hub.bytes_served
+    assert download_model("acme/tiny", retry=FAST) == snap and fake_hub.bytes_served == served
+
+
+def test_corrupt_download_is_detected_and_discarded(fake_hub):
+    from app.runtime.errors import HubIntegrityError
+
+    repo = fake_hub.add_repo("acme/tiny", tiny_repo())
+    repo.files["model.safetensors"].sha256 = "0" * 64  # the Hub announces a checksum the bytes do not have
+    with pytest.raises(HubIntegrityError, match="sha256 mismatch"):
+        download_model("acme/tiny", retry=FAST)
+    assert not list(_blobs("acme/tiny").glob("0000*"))
+    assert local_snapshot("acme/tiny") is None

@@ -121,3 +121,25 @@ def test_inspect_text_and_corrupt(tiny, tmp_path, capsys):
     assert main(["inspect", str(cut)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("kompakt: error: ") and str(cut) in err and "truncated" in err and "\n" not in err
+
+
+def test_ctrl_c_cancels_and_leaves_nothing(smollm2_hf, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "smol.gguf"
+    proc = subprocess.Popen([sys.executable, "-m", "app", "convert", str(smollm2_hf), "-o", str(out), "-t", "q8_0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(tmp_path.glob(".smol.gguf.*.tmp")):  # wait until tensor data is being written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "cancelled" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -73,8 +73,10 @@ def test_types(tiny, tiny_f32, tmp_path, out_type, main, ftype):
         if t.qtype == Q.Q8_0:  # the same bytes our quantizer gives for the F32 data
             rows = ref.reshape(-1, t.ne[0])
             assert np.array_equal(read_tensor_bytes(gf, t), quants.quantize(rows, Q.Q8_0))
+        elif t.qtype in (Q.F32, Q.BF16):  # the source is BF16, so BF16 output is exact
+            np.testing.assert_array_equal(_data(gf, t.name), ref)
         else:
-            np.testing.assert_allclose(_data(gf, t.name), ref, rtol=1e-2, atol=1e-6)
+            np.testing.assert_array_equal(_data(gf, t.name), ref.astype(np.float16).astype(np.float32))
 
 
 def test_untied_output_and_odd_rows_fall_back_to_f16(smollm2_hf, tmp_path):
@@ -125,3 +127,28 @@ def test_unwritable_output_directory(tiny, tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="not writable"):
         convert(tiny, tmp_path / "x.gguf", "f16")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sharded_checkpoint_converts_the_same(tiny, tiny_f32, tmp_path):
+    import json
+    import shutil
+
+    from tests.fixtures.safetensors_writer import write_safetensors
+
+    ck = open_checkpoint(tiny)
+    names = list(ck)
+    src = tmp_path / "sharded"
+    src.mkdir()
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        shutil.copy(tiny / f, src / f)
+    half = len(names) // 2
+    weight_map = {}
+    for i, part in enumerate((names[:half], names[half:])):
+        shard = f"model-0000{i + 1}-of-00002.safetensors"
+        write_safetensors(src / shard, {n: ck.load(n) for n in part}, bf16=True)
+        weight_map.update({n: shard for n in part})
+    (src / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    gf = read_gguf(convert(src, tmp_path / "s.gguf", "f32").path)
+    assert sorted(t.name for t in gf.tensors) == sorted(t.name for t in tiny_f32.tensors)
+    for t in gf.tensors:
+        assert np.array_equal(read_tensor_bytes(gf, t), read_tensor_bytes(tiny_f32, tiny_f32.tensor(t.name)))

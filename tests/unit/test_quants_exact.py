@@ -60,3 +60,23 @@ def test_imatrix_all_zero_and_uniform(qtype):
     rows = CASES["student_t_7rows"]
     _assert_same(rows, qtype, np.zeros(rows.shape[1], np.float32))
     _assert_same(rows, qtype, np.ones(rows.shape[1], np.float32))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_float_types_match_llama_cpp(case):
+    for qtype in (T.F32, T.F16, T.BF16):
+        _assert_same(CASES[case], qtype, None)
+
+
+@pytest.mark.parametrize("use_imatrix", [False, True], ids=["plain", "imatrix"])
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_chunks_that_cross_rows_match_llama_cpp(monkeypatch, smollm2_f32_gguf, qtype, use_imatrix):
+    """Chunks of 5 blocks split rows mid-way: the importance weights must still line up with the columns."""
+    from converter.quants import legacy, q2_k, q3_k, q4_k, q5_k, q6_k
+
+    for module in (legacy, q2_k, q3_k, q4_k, q5_k, q6_k):
+        for name in ("CHUNK", "CHUNK_PLAIN", "CHUNK_IMATRIX"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, 5)
+    rows = real_rows(str(smollm2_f32_gguf), "blk.0.ffn_down.weight", 6)[:3]
+    _assert_same(rows, qtype, importance(rows.shape[1], seed=11) if use_imatrix else None)

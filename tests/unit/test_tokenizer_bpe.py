@@ -117,6 +117,9 @@ def test_malformed_tokenizer_json(tok_dir):
     (tok_dir / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["x y"]}}')
     with pytest.raises(TokenizerError, match="cannot load tokenizer"):
         load_tokenizer(tok_dir, _config(tok_dir))
+    (tok_dir / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": {}, "byte_fallback": true}}')
+    with pytest.raises(TokenizerError, match="byte_fallback"):
+        load_tokenizer(tok_dir, _config(tok_dir))
     (tok_dir / "tokenizer.json").write_text('{"model": {"type": "Unigram", "vocab": []}}')
     with pytest.raises(TokenizerError, match="not a BPE tokenizer"):
         load_tokenizer(tok_dir, _config(tok_dir))

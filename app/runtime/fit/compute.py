@@ -48,13 +48,17 @@ def mask_bytes(spec: ModelSpec, ctx: ContextParams) -> int:
     return cells[0] * t * elt
 
 
-def layer_peak(spec: ModelSpec, ctx: ContextParams, il: int) -> int:
-    """Largest live set while layer ``il`` runs (attention or FFN), masks included."""
+def layer_peak(spec: ModelSpec, ctx: ContextParams, il: int, *, cells: list[int] | None = None,
+               masks: int | None = None) -> int:
+    """Largest live set while layer ``il`` runs (attention or FFN), masks included.
+
+    ``cells`` (layer_cells) and ``masks`` (mask_bytes) may be passed in when computing many layers.
+    """
     t = ctx.ubatch
-    n_kv = layer_cells(spec, ctx)[il]
+    n_kv = (cells or layer_cells(spec, ctx))[il]
     n_head, kv = spec.n_head[il], spec.n_head_kv[il]
     dk, dv = spec.head_dim_k[il], spec.head_dim_v[il]
-    masks = mask_bytes(spec, ctx)
+    masks = mask_bytes(spec, ctx) if masks is None else masks
     streams = (2 * spec.n_embd + 2 * n_head * dk + 2 * kv * dk + 2 * kv * dv) * t * F32
     if ctx.flash_attn:
         attn = masks + streams + n_head * dv * t * F32
@@ -82,8 +86,9 @@ def compute_buffers(spec: ModelSpec, ctx: ContextParams, devs: list[int], n_gpus
     """(CPU compute bytes, per-GPU compute bytes) for layer placement ``devs`` (see weights.layer_devices)."""
     cpu = 0
     gpu = [0] * n_gpus
+    cells, masks = layer_cells(spec, ctx), mask_bytes(spec, ctx)
     for il in range(spec.n_layer):
-        peak = layer_peak(spec, ctx, il)
+        peak = layer_peak(spec, ctx, il, cells=cells, masks=masks)
         d = devs[il]
         if d < 0:
             cpu = max(cpu, peak)

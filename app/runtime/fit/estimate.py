@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from .compute import compute_buffers, output_bytes
 from .context import ContextParams
 from .devices import Machine
-from .kv_cache import layer_kv_bytes
+from .kv_cache import layer_cells, layer_kv_bytes
 from .model import ModelSpec
 from .weights import layer_devices, weight_buffers
 
@@ -101,13 +101,14 @@ def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers
                       budget_bytes=machine.ram_free or None)
     gpus = [DeviceUsage(f"{g.kind.upper()}{i} {g.name}".strip(), g.kind, model_bytes=wb.gpu[i],
                         budget_bytes=g.free_bytes or None) for i, g in enumerate(machine.gpus)]
+    cells = layer_cells(spec, ctx)
     for il in range(spec.n_layer):
         d = devs[il]
         if d < 0:
-            cpu.kv_bytes += layer_kv_bytes(spec, ctx, il, 32)
+            cpu.kv_bytes += layer_kv_bytes(spec, ctx, il, 32, cells=cells)
             cpu.layers += 1
         else:
-            gpus[d].kv_bytes += layer_kv_bytes(spec, ctx, il, machine.gpus[d].alignment)
+            gpus[d].kv_bytes += layer_kv_bytes(spec, ctx, il, machine.gpus[d].alignment, cells=cells)
             gpus[d].layers += 1
     cpu_compute, gpu_compute = compute_buffers(spec, ctx, devs, len(gpus))
     cpu.compute_bytes = cpu_compute
@@ -119,6 +120,7 @@ def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers
     scores = ctx.batch * spec.n_vocab * 4
     cpu.overhead_bytes = CPU_RUNTIME_BYTES + scores + int(SAFETY_FRACTION * cpu.buffers_bytes)
     for g, dev in zip(gpus, machine.gpus):
-        g.overhead_bytes = GPU_RUNTIME_BYTES.get(dev.kind, 256 * MiB) + int(SAFETY_FRACTION * g.buffers_bytes)
+        if g.buffers_bytes:  # an unused GPU can be hidden from llama.cpp, so its runtime cost is optional
+            g.overhead_bytes = GPU_RUNTIME_BYTES.get(dev.kind, 256 * MiB) + int(SAFETY_FRACTION * g.buffers_bytes)
     shared = machine.ram_free if any(g.unified_memory for g in machine.gpus) and machine.ram_free else None
     return Estimate(ctx=ctx, gpu_layers=n_gpu_layers, devices=[cpu, *gpus], shared_budget=shared)

@@ -24,14 +24,15 @@ def layer_cells(spec: ModelSpec, ctx: ContextParams) -> list[int]:
     return [swa if s else full for s in spec.swa_layers]
 
 
-def layer_kv_bytes(spec: ModelSpec, ctx: ContextParams, il: int, alignment: int = 32) -> int:
-    """Bytes of layer ``il``'s K and V cache tensors."""
-    cells = layer_cells(spec, ctx)[il]
+def layer_kv_bytes(spec: ModelSpec, ctx: ContextParams, il: int, alignment: int = 32, *,
+                   cells: list[int] | None = None) -> int:
+    """Bytes of layer ``il``'s K and V cache tensors (``cells``: layer_cells, when computing many layers)."""
+    cells = (cells or layer_cells(spec, ctx))[il]
     k_width = spec.head_dim_k[il] * spec.n_head_kv[il]
     if ctx.flash_attn:
         v_width = spec.head_dim_v[il] * spec.n_head_kv[il]
     else:
-        v_width = max(d * h for d, h in zip(spec.head_dim_v, spec.n_head_kv))
+        v_width = spec.max_v_width
     k = pad(row_size(ctx.k_type, k_width) * cells, alignment)
     v = pad(row_size(ctx.v_type, v_width) * cells, alignment)
     return k + v
@@ -39,4 +40,5 @@ def layer_kv_bytes(spec: ModelSpec, ctx: ContextParams, il: int, alignment: int 
 
 def kv_bytes(spec: ModelSpec, ctx: ContextParams) -> int:
     """KV cache bytes of all layers on the CPU."""
-    return sum(layer_kv_bytes(spec, ctx, il) for il in range(spec.n_layer))
+    cells = layer_cells(spec, ctx)
+    return sum(layer_kv_bytes(spec, ctx, il, cells=cells) for il in range(spec.n_layer))

@@ -75,8 +75,10 @@ class ModelSpec:
     n_expert: int = 0
     n_expert_used: int = 0
     source: str = ""
-    #: Size of the GGUF file and where its tensor data starts (None for a model not written yet).
+    #: Size of the GGUF file (None for a model not written yet).
     file_size: int | None = None
+    #: Memo of derived tables (per-layer weight summaries), keyed by what they depend on.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.swa_layers:
@@ -89,6 +91,11 @@ class ModelSpec:
     def is_swa(self) -> bool:
         """True when some layers use a sliding window (llama.cpp then builds an iSWA KV cache)."""
         return self.n_swa > 0 and any(self.swa_layers)
+
+    @property
+    def max_v_width(self) -> int:
+        """Widest V row (head_dim_v * n_head_kv) of any layer: the transposed V cache uses it for all layers."""
+        return max((d * h for d, h in zip(self.head_dim_v, self.n_head_kv)), default=0)
 
     @property
     def weights_bytes(self) -> int:

@@ -43,9 +43,26 @@ class FitPlan:
 
 
 def best_gpu_layers(spec: ModelSpec, machine: Machine, ctx: ContextParams) -> Estimate | None:
-    """The estimate with the most GPU layers that fits everywhere, or None when nothing fits."""
-    candidates = range(spec.n_layer + 1, -1, -1) if machine.gpus else [0]
-    for n in candidates:
+    """The estimate with the most GPU layers that fits everywhere, or None when nothing fits.
+
+    With one GPU, its use grows and the CPU's shrinks with every offloaded layer, so a binary search finds the
+    most layers the GPU holds, and if the CPU part does not fit there it fits nowhere. Several GPUs (split by
+    free memory) and unified memory (both sides share one pool) are searched linearly.
+    """
+    if len(machine.gpus) == 1 and not machine.gpus[0].unified_memory:
+        def gpu_fits(n: int) -> bool:
+            return estimate(spec, machine, ctx, n).devices[1].fits
+
+        lo, hi = 0, spec.n_layer + 1  # gpu_fits(0) holds: an unused GPU costs nothing
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if gpu_fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        est = estimate(spec, machine, ctx, lo)
+        return est if est.fits else None
+    for n in range(spec.n_layer + 1, -1, -1) if machine.gpus else [0]:
         est = estimate(spec, machine, ctx, n)
         if est.fits:
             return est

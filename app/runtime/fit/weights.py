@@ -5,7 +5,8 @@ Placement (llama-model.cpp ``load_tensors`` of the pinned llama.cpp): with ``n_g
 ``il`` (``n_layer`` meaning the output layer) is offloaded when ``il >= i_gpu_start``. So ``N = 1`` offloads only
 ``output.weight``/``output_norm``, ``N = n_layer + 1`` everything. Input tensors (``token_embd``) always stay on
 the CPU. A tied output (no ``output.weight``) is a second tensor reading ``token_embd``'s data: it goes where the
-output layer goes, so a GPU gets a full copy of the embedding matrix.
+output layer goes; a GPU (or the CPU_REPACK buffer) then gets a full copy of the embedding matrix, while in the
+same CPU buffer type llama.cpp reuses the tensor (``create_tensor`` with ``TENSOR_DUPLICATED``).
 
 CPU buffers:
 
@@ -40,7 +41,6 @@ class WeightBuffers:
     cpu: int = 0
     cpu_repack: int = 0
     gpu: list[int] = field(default_factory=list)
-    placement: dict[str, str] = field(default_factory=dict)
 
     @property
     def cpu_total(self) -> int:
@@ -105,53 +105,114 @@ def _with_offsets(tensors: list[TensorInfo]) -> list[TensorInfo]:
     return out
 
 
-def _mapped_range(tensors: list[TensorInfo]) -> int:
-    if not tensors:
-        return 0
-    first = min(t.offset for t in tensors)
-    last = max(t.offset + t.nbytes for t in tensors)
-    return last - first
+@dataclass
+class _Group:
+    """The tensors of one placement unit (the input layer, one repeating layer, the output layer)."""
+
+    tensors: list[TensorInfo] = field(default_factory=list)
+    tied_copy: TensorInfo | None = None  # output.weight reading token_embd's data
+    repack: int = 0  # CPU_REPACK bytes when the group is on the CPU
+    plain: int = 0  # CPU buffer bytes (no mmap) of the other tensors
+    first: int = -1  # mapped file range of the non-repacked tensors
+    last: int = -1
+    placement: dict[str, str] = field(default_factory=dict)
+    gpu_bytes: dict[tuple[int, int], int] = field(default_factory=dict)  # (alignment, row padding) -> bytes
+
+    def extend_range(self, t: TensorInfo) -> None:
+        end = t.offset + t.nbytes
+        self.first = t.offset if self.first < 0 else min(self.first, t.offset)
+        self.last = max(self.last, end)
+
+    def on_gpu(self, gpu: GpuDevice) -> int:
+        key = (gpu.alignment, gpu.row_padding)
+        if key not in self.gpu_bytes:
+            ts = self.tensors + ([self.tied_copy] if self.tied_copy else [])
+            self.gpu_bytes[key] = sum(pad(gpu_alloc_size(t, gpu), gpu.alignment) for t in ts)
+        return self.gpu_bytes[key]
+
+    def file_range(self) -> tuple[int, int]:
+        ts = self.tensors + ([self.tied_copy] if self.tied_copy else [])
+        return min(t.offset for t in ts), max(t.offset + t.nbytes for t in ts)
+
+
+def _groups(spec: ModelSpec, rules: dict[str, int]) -> list[_Group]:
+    """Per-unit summaries (index n_layer = output layer, n_layer + 1 = input layer), cached on the spec."""
+    key = ("weight-groups", id(spec.tensors), len(spec.tensors), tuple(sorted(rules.items())))
+    cached = spec.cache.get(key)
+    if cached is not None:
+        return cached
+    groups = [_Group() for _ in range(spec.n_layer + 2)]
+    tied = spec.tied_output()
+    for t in _with_offsets(spec.tensors):
+        if t.role == "input":
+            g = groups[spec.n_layer + 1]
+            if tied and t.name == "token_embd.weight":
+                copy = TensorInfo("output.weight", t.type, t.shape, t.offset)
+                out = groups[spec.n_layer]
+                out.tied_copy = copy
+                if repacked(copy, rules):
+                    out.repack += pad(copy.nbytes, CPU_ALIGNMENT)
+                    out.placement[copy.name] = "CPU_REPACK"
+                else:  # same buffer type as token_embd: llama.cpp reuses the tensor, no copy
+                    out.placement[copy.name] = "CPU (shared with token_embd)"
+        elif t.role == "output":
+            g = groups[spec.n_layer]
+        else:
+            g = groups[t.layer if t.layer is not None and t.layer < spec.n_layer else 0]
+        g.tensors.append(t)
+        if repacked(t, rules):
+            g.repack += pad(t.nbytes, CPU_ALIGNMENT)
+            g.placement[t.name] = "CPU_REPACK"
+        else:
+            g.plain += pad(t.nbytes, CPU_ALIGNMENT)
+            g.extend_range(t)
+            g.placement[t.name] = "CPU"
+    spec.cache[key] = groups
+    return groups
 
 
 def weight_buffers(spec: ModelSpec, machine: Machine, n_gpu_layers: int, *, use_mmap: bool = True) -> WeightBuffers:
     """Bytes of every weight buffer llama.cpp allocates for ``spec`` with ``n_gpu_layers`` offloaded."""
-    devs = layer_devices(spec.n_layer, n_gpu_layers, machine.gpus)
-    rules = machine.repack_rules
-    tensors = _with_offsets(spec.tensors)
-    entries: list[tuple[TensorInfo, int]] = []  # (tensor, device)
-    for t in tensors:
-        if t.role == "input":
-            entries.append((t, -1))
-            if t.name == "token_embd.weight" and spec.tied_output():
-                entries.append((TensorInfo("output.weight", t.type, t.shape, t.offset), devs[spec.n_layer]))
-        elif t.role == "output":
-            entries.append((t, devs[spec.n_layer]))
-        else:
-            entries.append((t, devs[t.layer if t.layer is not None else 0]))
-
+    devs = layer_devices(spec.n_layer, n_gpu_layers, machine.gpus) + [-1]  # + the input layer
+    groups = _groups(spec, machine.repack_rules)
     out = WeightBuffers(gpu=[0] * len(machine.gpus))
-    mapped: list[TensorInfo] = []
-    gpu_mapped: dict[int, list[TensorInfo]] = {}
-    for t, dev in entries:
+    first, last = -1, -1
+    gpu_ranges: dict[int, tuple[int, int]] = {}
+    for g, dev in zip(groups, devs):
+        if not g.tensors and g.tied_copy is None:
+            continue
         if dev < 0:
-            if repacked(t, rules):
-                out.cpu_repack += pad(t.nbytes, CPU_ALIGNMENT)
-                out.placement[t.name] = "CPU_REPACK"
-            elif use_mmap:
-                mapped.append(t)
-                out.placement[t.name] = "CPU_Mapped"
+            out.cpu_repack += g.repack
+            if g.last < 0:
+                continue
+            if use_mmap:
+                first = g.first if first < 0 else min(first, g.first)
+                last = max(last, g.last)
             else:
-                out.cpu += pad(t.nbytes, CPU_ALIGNMENT)
-                out.placement[t.name] = "CPU"
+                out.cpu += g.plain
+            continue
+        gpu = machine.gpus[dev]
+        if gpu.unified_memory and use_mmap:
+            lo, hi = g.file_range()
+            plo, phi = gpu_ranges.get(dev, (lo, hi))
+            gpu_ranges[dev] = (min(lo, plo), max(hi, phi))
         else:
-            gpu = machine.gpus[dev]
-            out.placement[t.name] = f"{gpu.kind}{dev}"
-            if gpu.unified_memory and use_mmap:
-                gpu_mapped.setdefault(dev, []).append(t)
-            else:
-                out.gpu[dev] += pad(gpu_alloc_size(t, gpu), gpu.alignment)
-    out.cpu_mapped = _mapped_range(mapped)
-    for dev, ts in gpu_mapped.items():
-        out.gpu[dev] += _mapped_range(ts)
+            out.gpu[dev] += g.on_gpu(gpu)
+    out.cpu_mapped = last - first if last >= 0 else 0
+    for dev, (lo, hi) in gpu_ranges.items():
+        out.gpu[dev] += hi - lo
     return out
 
+
+def tensor_placement(spec: ModelSpec, machine: Machine, n_gpu_layers: int, *, use_mmap: bool = True) -> dict[str, str]:
+    """Buffer of every tensor (``CPU_Mapped``, ``CPU_REPACK``, ``CPU``, ``cuda0``, ...), for display and tests."""
+    devs = layer_devices(spec.n_layer, n_gpu_layers, machine.gpus) + [-1]
+    out: dict[str, str] = {}
+    for g, dev in zip(_groups(spec, machine.repack_rules), devs):
+        for name, where in g.placement.items():
+            if dev >= 0:
+                where = f"{machine.gpus[dev].kind}{dev}"
+            elif where == "CPU" and use_mmap:
+                where = "CPU_Mapped"
+            out[name] = where
+    return out

@@ -19,6 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
+from huggingface_hub import constants
+
 from app.runtime.paths import hf_hub_cache
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -66,11 +68,12 @@ def link_into_snapshot(blob: Path, pointer: Path, *, new_blob: bool) -> None:
     pointer.parent.mkdir(parents=True, exist_ok=True)
     if pointer.is_symlink() or pointer.exists():
         pointer.unlink()
-    try:
-        os.symlink(os.path.relpath(blob, pointer.parent), pointer)
-        return
-    except OSError:  # Windows without developer mode, some network file systems
-        pass
+    if not constants.HF_HUB_DISABLE_SYMLINKS:  # the user's choice for every Hugging Face tool
+        try:
+            os.symlink(os.path.relpath(blob, pointer.parent), pointer)
+            return
+        except OSError:  # Windows without developer mode, some network file systems
+            pass
     if new_blob:
         shutil.move(str(blob), str(pointer))
     else:

@@ -136,6 +136,7 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
         needed += max(0, (sizes.get(f) or 0) - have)
     check_disk_space(needed, cache, repo_id=repo_id)
 
+    snapshot.mkdir(parents=True, exist_ok=True)  # scan_cache_dir() expects it even while files are missing
     total = sum(sizes.get(f) or 0 for f in files) if all(sizes.get(f) is not None for f in files) else None
     counter = ByteCounter(total, progress)
     for f in files:
@@ -148,6 +149,7 @@ def download_model(repo_id: str, revision: str | None = None, include: str | Seq
         _download_file(repo_id, f, commit, pointer, sizes.get(f), token, counter, cancel, retry, cache)
     counter.item = ""
     counter.report()
+    # Written last: until the new snapshot is complete, the branch keeps pointing at an older complete one.
     hubcache.write_ref(repo_id, revision or "main", commit, cache)
     log.info("downloaded %s (%d files) to %s", repo_id, len(files), snapshot)
     return snapshot

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
-from app.runtime.errors import HubDiskSpaceError, HubError, HubIntegrityError, HubServerError
+from app.runtime.errors import HubDiskSpaceError, HubError, HubIntegrityError, HubOfflineError, HubServerError
 from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, check, emit
 
 from ._client import TIMEOUT, RetryPolicy, short_reason, is_retryable, sleep, translate
@@ -108,9 +108,36 @@ def _disk_full(exc: OSError, where: Path) -> HubDiskSpaceError:
                              "download again; it resumes where it stopped", path=str(where.parent))
 
 
-def _stream_once(url: str, headers: dict[str, str], part: Path, have: int, counter: ByteCounter,
+class _Partial:
+    """The ``.incomplete`` file plus a running sha256 of its content (so verifying needs no second read)."""
+
+    def __init__(self, path: Path, check_sha256: bool, cancel: Optional[CancelToken]) -> None:
+        self.path = path
+        self.hasher = hashlib.sha256() if check_sha256 else None
+        self.size = path.stat().st_size if path.exists() else 0
+        if self.hasher is not None and self.size:
+            with open(path, "rb") as f:  # bytes from an earlier run: hash them once
+                while block := f.read(8 << 20):
+                    check(cancel)
+                    self.hasher.update(block)
+
+    def restart(self) -> None:
+        """Forget the content (the server sent the whole file again)."""
+        self.size = 0
+        if self.hasher is not None:
+            self.hasher = hashlib.sha256()
+
+    def append(self, f, chunk: bytes) -> None:
+        _write_chunk(f, chunk)
+        self.size += len(chunk)
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+
+
+def _stream_once(url: str, headers: dict[str, str], part: _Partial, counter: ByteCounter,
                  cancel: Optional[CancelToken]) -> None:
-    """One GET of ``url`` from byte ``have`` on, appended to ``part``."""
+    """One GET of ``url`` from byte ``part.size`` on, appended to the partial file."""
+    have = part.size
     headers = dict(headers)
     headers["Accept-Encoding"] = "identity"
     if have:
@@ -119,93 +146,81 @@ def _stream_once(url: str, headers: dict[str, str], part: Path, have: int, count
         hf_raise_for_status(response)
         mode = "ab"
         if have and response.status_code != 206:
-            log.info("server ignored the Range request: restarting %s", part.name)
+            log.info("server ignored the Range request: restarting %s", part.path.name)
             counter.rollback(have)
             counter.report()
+            part.restart()
             mode = "wb"
         elif have:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != have:
-                raise HubIntegrityError(f"server resumed {part.name} at the wrong offset "
+                raise HubIntegrityError(f"server resumed {part.path.name} at the wrong offset "
                                         f"({response.headers.get('Content-Range')!r}, wanted {have})")
         try:
-            with open(part, mode) as f:
+            with open(part.path, mode) as f:
                 # Unsized iteration: every piece is written as it arrives (a sized iter_bytes buffers, and a cut
                 # connection would lose the buffer), and cancel is checked at least every network read.
                 for chunk in response.iter_bytes():
                     check(cancel)
                     if chunk:
-                        _write_chunk(f, chunk)
+                        part.append(f, chunk)
                         counter.add(len(chunk))
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise _disk_full(exc, part) from exc
+                raise _disk_full(exc, part.path) from exc
             raise
 
 
-def sha256_of(path: Path, cancel: Optional[CancelToken] = None) -> str:
-    """The file's sha256 hex digest, read in 8 MiB blocks (cancellable)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            check(cancel)
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fetch_blob(locate: Callable[[], tuple[str, dict[str, str]]], part: Path, *, expected_size: Optional[int],
+def fetch_blob(locate: Callable[[], tuple[str, dict[str, str]]], path: Path, *, expected_size: Optional[int],
                etag: str, counter: ByteCounter, cancel: Optional[CancelToken], retry: RetryPolicy,
                repo_id: str, filename: str) -> None:
-    """Download into ``part`` until it holds the whole file, then verify it (size; sha256 for LFS files).
+    """Download into ``path`` (the ``.incomplete`` file) until it holds the whole file, then verify it: size, and
+    sha256 for LFS files (whose ETag is their sha256), hashed on the fly.
 
     ``locate()`` returns the URL and headers to GET; it is called before every attempt so a signed CDN address
     that expired during a long outage is refreshed. Transient failures are retried with exponential back-off,
-    resuming from the bytes already on disk; a cancel leaves ``part`` in place for a later resume.
+    resuming from the bytes already on disk; a cancel leaves the file in place for a later resume.
     """
-    part.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    if expected_size is not None and have > expected_size:
-        part.unlink()
-        have = 0
-    counter.skip(have)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if expected_size is not None and path.exists() and path.stat().st_size > expected_size:
+        path.unlink()
+    part = _Partial(path, bool(_SHA256.match(etag)), cancel)
+    counter.skip(part.size)
     failures = 0
-    while expected_size is None or have < expected_size:
+    while expected_size is None or part.size < expected_size:
         check(cancel)
+        before = part.size
         try:
             url, headers = locate()
-            _stream_once(url, headers, part, have, counter, cancel)
-            now = part.stat().st_size
-            if expected_size is None or now >= expected_size:
+            _stream_once(url, headers, part, counter, cancel)
+            if expected_size is None or part.size >= expected_size:
                 break
-            raise _ShortRead(f"connection closed after {now} of {expected_size} bytes")
+            raise _ShortRead(f"connection closed after {part.size} of {expected_size} bytes")
         except (Cancelled, HubError):
             raise
         except Exception as exc:  # noqa: BLE001 - filtered below
-            now = part.stat().st_size if part.exists() else 0
-            failures = 1 if now > have else failures + 1  # progress made: start counting again
-            have = now
+            failures = 1 if part.size > before else failures + 1  # progress made: start counting again
             retryable = isinstance(exc, _ShortRead) or is_retryable(exc)
             if not retryable or failures >= retry.attempts:
                 error = translate(exc, repo_id=repo_id, retried=failures)
+                if retryable:
+                    cls = HubOfflineError if isinstance(error, HubOfflineError) else HubServerError
+                    error = cls(f"downloading {filename}: {error}; run the download again to resume",
+                                repo_id=repo_id)
                 if error is exc:
                     raise
-                if retryable and isinstance(error, HubServerError):
-                    error = HubServerError(f"downloading {filename}: {error}; run the download again to resume",
-                                           repo_id=repo_id)
                 raise error from exc
             wait = retry.delay(failures)
             log.warning("downloading %s: %s; resuming in %.1f s", filename, short_reason(exc), wait)
             sleep(wait, cancel)
-    size = part.stat().st_size
+    size = path.stat().st_size
     if expected_size is not None and size != expected_size:
         raise HubIntegrityError(f"{filename} of {repo_id}: got {size} bytes, the Hub announced {expected_size}",
                                 repo_id=repo_id)
-    if _SHA256.match(etag):
-        actual = sha256_of(part, cancel)
-        if actual != etag:
-            part.unlink()
-            raise HubIntegrityError(f"{filename} of {repo_id} is corrupt (sha256 mismatch); the partial download "
-                                    "was deleted, run the download again", repo_id=repo_id)
+    if part.hasher is not None and part.hasher.hexdigest() != etag:
+        path.unlink()
+        raise HubIntegrityError(f"{filename} of {repo_id} is corrupt (sha256 mismatch); the partial download "
+                                "was deleted, run the download again", repo_id=repo_id)
 
 
 class _ShortRead(Exception):

@@ -1,0 +1,69 @@
+"""The estimate against the buffer sizes llama.cpp itself reports (CPU), within 3 % or 16 MiB per component."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.runtime.fit import Machine, estimate
+from app.runtime.fit.context import ContextParams
+from app.runtime.fit.gguf_source import spec_from_gguf
+from app.runtime.fit.measure import measure_buffers
+from app.runtime.hardware import cpu_isa, detect_llama_devices
+
+pytestmark = pytest.mark.integration
+
+MiB = 1 << 20
+LOG_ROUNDING = 0.005 * MiB  # llama.cpp logs MiB with two decimals
+
+
+@pytest.fixture(scope="module")
+def isa() -> str:
+    return cpu_isa(detect_llama_devices()[1])
+
+
+def check(path, ctx: ContextParams, isa: str) -> dict[str, tuple[float, int]]:
+    measured = measure_buffers(path, ctx)
+    cpu = estimate(spec_from_gguf(path), Machine(ram_free=0, cpu_isa=isa), ctx, 0).devices[0]
+    mapped_key = "model:CPU_Mapped" if ctx.use_mmap else "model:CPU"
+    est = {mapped_key: cpu.model_bytes - cpu.repack_bytes, "model:CPU_REPACK": cpu.repack_bytes,
+           "KV:CPU": cpu.kv_bytes, "compute:CPU": cpu.compute_bytes, "output:CPU": cpu.output_bytes}
+    pairs = {k: (measured.get(k, 0.0), v) for k, v in est.items() if k in measured or v}
+    for key, (got, want) in pairs.items():
+        assert abs(want - got) <= max(0.03 * got, 16 * MiB), f"{key}: llama.cpp {got / MiB:.2f} MiB, " \
+                                                             f"estimate {want / MiB:.2f} MiB ({ctx})"
+    return pairs
+
+
+@pytest.mark.parametrize("n_ctx", [512, 4096, 16384])
+@pytest.mark.parametrize("kv", ["f16", "q8_0"])
+def test_smollm2_buffers(smollm2_f32_gguf, isa, n_ctx, kv):
+    ctx = ContextParams(n_ctx=n_ctx, type_k=kv, type_v=kv, flash_attn=kv != "f16")
+    pairs = check(smollm2_f32_gguf, ctx, isa)
+    # weights and KV cache are exact up to the log's rounding
+    for key in ("model:CPU_Mapped", "KV:CPU"):
+        got, want = pairs[key]
+        assert abs(want - got) <= LOG_ROUNDING, key
+
+
+def test_repacked_weights_and_no_mmap(tmp_path, isa):
+    from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+
+    path = write_tiny_gguf(tmp_path / "q4.gguf", TinyConfig(weight_type="Q4_0", n_vocab=1024))
+    for mmap in (True, False):
+        pairs = check(path, ContextParams(n_ctx=1024, use_mmap=mmap), isa)
+        if isa in ("avx2", "avx512"):
+            got, want = pairs["model:CPU_REPACK"]
+            assert want > 0 and abs(want - got) <= LOG_ROUNDING
+
+
+def test_gemma3_sliding_window_cache(tmp_path, isa):
+    from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+
+    cfg = TinyConfig(arch="gemma3", n_vocab=1024, n_embd=256, n_layer=6, n_head=4, n_head_kv=1, head_dim=128,
+                     n_ff=512, sliding_window=512)
+    path = write_tiny_gguf(tmp_path / "g3.gguf", cfg)
+    for swa_full in (True, False):
+        for fa in (False, True):
+            pairs = check(path, ContextParams(n_ctx=4096, swa_full=swa_full, flash_attn=fa), isa)
+            got, want = pairs["KV:CPU"]
+            assert abs(want - got) <= LOG_ROUNDING

@@ -1,0 +1,96 @@
+"""``kompakt fit``: JSON and table output, exit codes, and clear errors for broken files."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import COMMANDS, fit
+from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+
+KEYS = {"model_bytes", "kv_bytes", "compute_bytes", "output_bytes", "total_bytes", "verdict", "gpu_layers", "ctx",
+        "devices"}
+
+
+def run_fit(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="kompakt")
+    fit.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["fit", *argv])
+    return args.run(args)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_gguf(tmp_path_factory.mktemp("m") / "tiny.gguf", TinyConfig(n_vocab=300, n_embd=64,
+                                                                                  n_head=2, n_head_kv=1,
+                                                                                  head_dim=32, n_ff=128))
+
+
+def test_registered():
+    assert "fit" in COMMANDS
+
+
+def test_json_output(tiny, capsys):
+    assert run_fit(str(tiny), "--ctx", "1000", "--ram", "4G", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert KEYS <= doc.keys()
+    assert doc["verdict"] == "cpu_only" and doc["gpu_layers"] == 0 and doc["ctx"] == 1000
+    assert doc["kv_cells"] == 1024
+    # 2 layers x (K + V) x 32 values x 2 bytes x 1024 cells
+    assert doc["kv_bytes"] == 2 * 2 * 32 * 2 * 1024
+    assert doc["total_bytes"] == sum(d["total_bytes"] for d in doc["devices"])
+    assert doc["devices"][0]["budget_bytes"] == 4 << 30
+
+
+def test_table_and_out_of_memory(tiny, capsys):
+    assert run_fit(str(tiny), "--ram", "100M") == 2
+    out = capsys.readouterr().out
+    assert "Verdict: does not fit" in out and "short by" in out and "TOO BIG" in out
+
+
+def test_hypothetical_gpu(tiny, capsys):
+    assert run_fit(str(tiny), "--ram", "4G", "--vram", "8G", "--kv-type", "q8_0", "--json") == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["verdict"] == "fits_gpu" and doc["gpu_layers"] == 3
+    assert "flash attention" in captured.err  # a q8_0 V cache switches flash attention on
+
+
+@pytest.mark.parametrize("cut", [10, 600, -50])
+def test_truncated_gguf_clear_error(tiny, tmp_path, capsys, cut):
+    data = tiny.read_bytes()
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(data[:cut])
+    assert run_fit(str(bad)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kompakt: error: ") and str(bad) in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_model(capsys, tmp_path):
+    assert run_fit(str(tmp_path / "nope.gguf")) == 1
+    assert "kompakt: error:" in capsys.readouterr().err
+
+
+def test_parse_bytes():
+    assert fit.parse_bytes("8G") == 8 << 30
+    assert fit.parse_bytes("512MiB") == 512 << 20
+    assert fit.parse_bytes("1.5g") == 3 << 29
+    assert fit.parse_bytes("1000") == 1000
+    with pytest.raises(argparse.ArgumentTypeError):
+        fit.parse_bytes("lots")
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(f"app.cli.{c}") is None for c in COMMANDS),
+                    reason="other subcommands of COMMANDS are not merged yet")
+def test_kompakt_fit_subprocess(tiny, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(tiny.read_bytes()[:700])
+    r = subprocess.run([sys.executable, "-m", "app", "fit", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1 and "kompakt: error:" in r.stderr and "Traceback" not in r.stderr
+    ok = subprocess.run([sys.executable, "-m", "app", "fit", str(tiny), "--json"], capture_output=True, text=True)
+    assert ok.returncode == 0 and KEYS <= json.loads(ok.stdout).keys()

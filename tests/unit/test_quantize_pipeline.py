@@ -1,0 +1,166 @@
+"""The quantize pipeline on small synthetic GGUFs: parallel == serial, ladder == single runs, metadata, cancel,
+bad input (no llama.cpp needed; the integration tests compare with llama.cpp's bytes)."""
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as T
+from gguf import GGUFValueType as V
+
+from converter import quants
+from converter.errors import QuantizationError
+from converter.gguf_stream import encode_kv, read_layout
+from converter.progress import CancelToken, Cancelled
+from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
+from tests.fixtures.synthetic_gguf import write_synthetic_llama
+
+
+@pytest.fixture(scope="module")
+def src(tmp_path_factory):
+    return write_synthetic_llama(tmp_path_factory.mktemp("src") / "tiny-F32.gguf", n_layer=2, n_embd=256,
+                                 n_ff=512, vocab=256, extra_kv=(encode_kv("split.count", 1, V.UINT16),))
+
+
+@pytest.fixture
+def small_jobs(monkeypatch):
+    """Use worker processes even for tiny models, and many small jobs per tensor."""
+    import converter.quantize as q
+
+    monkeypatch.setattr(q, "SERIAL_BELOW_WEIGHTS", 0)
+    monkeypatch.setattr(q, "CHUNK_WEIGHTS", 1 << 14)
+
+
+def tensors_of(path):
+    layout = read_layout(path)
+    data = path.read_bytes()
+    return layout, {t.name: (t.type, data[t.offset:t.offset + t.nbytes]) for t in layout.tensors}
+
+
+def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
+    one = quantize_gguf(src, tmp_path / "q8-1.gguf", "Q8_0", threads=1)
+    two = quantize_gguf(src, tmp_path / "q8-2.gguf", "Q8_0", threads=2)
+    assert one.read_bytes() == two.read_bytes()
+    ladder = quantize_ladder(src, {"Q8_0": tmp_path / "l-q8.gguf", "Q4_0": tmp_path / "l-q4.gguf"}, threads=2)
+    assert ladder[0].read_bytes() == one.read_bytes()
+    assert ladder[1].read_bytes() == quantize_gguf(src, tmp_path / "q4.gguf", "Q4_0", threads=1).read_bytes()
+
+
+def test_output_layout_and_metadata(src, tmp_path):
+    out = quantize_gguf(src, tmp_path / "q4km.gguf", "Q4_K_M", threads=1)
+    layout, tensors = tensors_of(out)
+    keys = [k.key for k in layout.kv]
+    assert keys[-2:] == ["general.quantization_version", "general.file_type"]
+    assert "split.count" not in keys and keys.count("general.file_type") == 1
+    assert layout.values["general.file_type"] == 15 and layout.values["general.quantization_version"] == 2
+    assert [t.name for t in layout.tensors][:2] == ["output_norm.weight", "token_embd.weight"]
+    assert tensors["token_embd.weight"][0] == T.Q6_K and tensors["blk.1.attn_v.weight"][0] == T.Q6_K
+    assert tensors["blk.0.attn_v.weight"][0] == T.Q4_K  # of 2 layers only the last gets more bits
+    assert tensors["blk.0.attn_q.weight"][0] == T.Q4_K and tensors["blk.1.attn_norm.weight"][0] == T.F32
+    # the bytes are the quantizer's, tensor by tensor
+    _, src_tensors = tensors_of(src)
+    rows = np.frombuffer(src_tensors["blk.0.attn_q.weight"][1], dtype=np.float32).reshape(-1, 256)
+    assert tensors["blk.0.attn_q.weight"][1] == quants.quantize(rows, T.Q4_K).tobytes()
+    assert tensors["output_norm.weight"][1] == src_tensors["output_norm.weight"][1]
+    assert out.stat().st_size % 32 == 0
+
+
+@pytest.mark.parametrize("dtype", [T.F16, T.BF16])
+def test_half_precision_sources(dtype, tmp_path):
+    path = write_synthetic_llama(tmp_path / "half.gguf", n_layer=1, n_embd=64, n_ff=128, vocab=64, dtype=dtype)
+    _, tensors = tensors_of(quantize_gguf(path, tmp_path / "f32.gguf", "F32", threads=1))
+    _, src_tensors = tensors_of(path)
+    raw = np.frombuffer(src_tensors["blk.0.ffn_up.weight"][1], dtype=np.uint16)
+    expect = raw.view(np.float16).astype(np.float32) if dtype == T.F16 else (raw.astype(np.uint32) << 16).view(
+        np.float32)
+    assert tensors["blk.0.ffn_up.weight"] == (T.F32, expect.tobytes())
+
+
+def test_in_memory_tensors_match_the_file_path(src, tmp_path):
+    layout = read_layout(src)
+    data = src.read_bytes()
+    inputs = [InputTensor(t.name, t.shape, t.type,
+                          load=lambda t=t: np.frombuffer(data[t.offset:t.offset + t.nbytes], dtype=np.float32))
+              for t in layout.tensors]
+    mem = quantize_tensors(layout.kv, layout.values, inputs, {"Q4_0": tmp_path / "mem.gguf"}, threads=1)[0]
+    assert mem.read_bytes() == quantize_gguf(src, tmp_path / "file.gguf", "Q4_0", threads=1).read_bytes()
+
+
+def test_imatrix_is_used_and_checked(tmp_path):
+    src = write_synthetic_llama(tmp_path / "eight.gguf", n_layer=8, n_embd=64, n_ff=128, vocab=64)
+    layout = read_layout(src)
+    rng = np.random.default_rng(1)
+    weights = {t.name: rng.random(t.shape[0]).astype(np.float32) + 0.1 for t in layout.tensors
+               if len(t.shape) == 2}
+    plain = quantize_gguf(src, tmp_path / "plain.gguf", "Q4_0", threads=1).read_bytes()
+    weighted = quantize_gguf(src, tmp_path / "w.gguf", "Q4_0", imatrix=weights, threads=1)
+    _, t = tensors_of(weighted)
+    assert t["blk.0.ffn_down.weight"][0] == T.Q4_1  # the imatrix-only guard of the first ffn_down layers
+    assert weighted.read_bytes() != plain
+    bad = dict(weights, **{"blk.0.attn_q.weight": np.ones(7, np.float32)})
+    with pytest.raises(QuantizationError, match="different model"):
+        quantize_gguf(src, tmp_path / "bad.gguf", "Q4_0", imatrix=bad, threads=1)
+    nan = dict(weights, **{"blk.0.attn_q.weight": np.full(64, np.nan, np.float32)})
+    with pytest.raises(QuantizationError, match="non-finite"):
+        quantize_gguf(src, tmp_path / "nan.gguf", "Q4_0", imatrix=nan, threads=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eight.gguf", "plain.gguf", "w.gguf"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cancel_leaves_nothing(src, tmp_path, threads, small_jobs):
+    token = CancelToken()
+
+    def progress(p):
+        if p.done >= 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        quantize_ladder(src, {"Q8_0": tmp_path / "a.gguf", "Q4_0": tmp_path / "b.gguf"}, threads=threads,
+                        progress=progress, cancel=token)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_requantizing_needs_permission(src, tmp_path):
+    q8 = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=1)
+    with pytest.raises(QuantizationError, match="requantiz"):
+        quantize_gguf(q8, tmp_path / "q4.gguf", "Q4_0", threads=1)
+    assert not (tmp_path / "q4.gguf").exists()
+    out = quantize_gguf(q8, tmp_path / "q4.gguf", "Q4_0", threads=1, allow_requantize=True)
+    assert read_layout(out).values["general.file_type"] == 2
+
+
+def test_bad_inputs(tmp_path):
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 16)
+    with pytest.raises(OSError, match="junk.gguf"):
+        quantize_gguf(junk, tmp_path / "out.gguf", "Q4_K_M")
+    with pytest.raises(OSError, match="not found"):
+        quantize_gguf(tmp_path / "missing.gguf", tmp_path / "out.gguf", "Q4_K_M")
+    with pytest.raises(QuantizationError, match="unknown quantization type"):
+        quantize_gguf(junk, tmp_path / "out.gguf", "Q9_K")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.gguf"]
+
+
+def test_refuses_to_overwrite_the_input_or_write_twice(src, tmp_path):
+    with pytest.raises(OSError, match="overwrite the input"):
+        quantize_gguf(src, src, "Q8_0")
+    with pytest.raises(OSError, match="same file"):
+        quantize_ladder(src, {"Q8_0": tmp_path / "x.gguf", "Q4_0": tmp_path / "x.gguf"})
+
+
+def test_progress_counts_source_bytes(src, tmp_path):
+    reports = []
+    quantize_gguf(src, tmp_path / "p.gguf", "Q8_0", threads=1, progress=reports.append)
+    assert reports[0].done == 0 and reports[-1].done == reports[-1].total == sum(
+        t.nbytes for t in read_layout(src).tensors)
+    assert all(a.done <= b.done for a, b in zip(reports, reports[1:]))
+    assert {r.item for r in reports[1:]} == {t.name for t in read_layout(src).tensors}
+
+
+def test_plan_predicts_types_and_size(src, tmp_path):
+    q4, q8 = plan_gguf(src, ["Q4_K_M", "Q8_0"])
+    out = quantize_gguf(src, tmp_path / "q4.gguf", "Q4_K_M", threads=1)
+    layout = read_layout(out)
+    assert q4.types == {t.name: t.type for t in layout.tensors}
+    assert q4.nbytes == sum(t.nbytes for t in layout.tensors) and q4.nbytes < q8.nbytes
+    q8_file = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=1)
+    with pytest.raises(QuantizationError, match="requantiz"):
+        plan_gguf(q8_file, ["Q4_K_M"])
