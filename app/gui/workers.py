@@ -3,7 +3,7 @@
 A job is any callable taking keyword-only ``progress=`` and ``cancel=`` (the converter/runtime convention). The
 worker runs it on its own QThread, turns progress reports into a throttled ``progress`` signal (at most one per
 ``interval`` seconds, plus the last one), and ends with exactly one of ``succeeded(result)``, ``failed(message)``
-or ``cancelled()``, then ``done()``. Signals arrive on the thread that created the worker (queued connections),
+or ``cancelled()``, then ``done()``; ``stopped()`` follows once the thread has ended. Signals arrive on the thread that created the worker (queued connections),
 so slots may touch widgets. The UI never calls ``processEvents()``.
 
 Every started worker is registered until its thread has finished; :func:`stop_all` cancels and joins them (the
@@ -72,6 +72,7 @@ class Worker(QObject):
     failed = Signal(str)
     cancelled = Signal()
     done = Signal()
+    stopped = Signal()  # after the thread has ended (is_running() is False from here on)
 
     def __init__(self, fn: Callable[..., Any], *args: Any, interval: float = 0.1, takes_progress: bool = True,
                  takes_cancel: bool = True, name: str = "", **kwargs: Any) -> None:
@@ -85,7 +86,7 @@ class Worker(QObject):
         self._pending: Optional[Progress] = None
         self._thread = _Thread(self)
         self._thread.setObjectName(f"kompakt-{self.name}")
-        self._thread.finished.connect(self._forget)
+        self._thread.finished.connect(self._thread_finished)
         self.result: Any = None
         self.error: Optional[BaseException] = None
 
@@ -111,6 +112,10 @@ class Worker(QObject):
         if ok:
             self._forget()
         return ok
+
+    def _thread_finished(self) -> None:
+        self._forget()
+        self.stopped.emit()
 
     def _forget(self) -> None:
         with _live_lock:

@@ -92,6 +92,6 @@ def test_cancel_leaves_nothing_and_ui_usable(qtbot, wizard, tmp_path):
     models = tmp_path / "models"
     assert not list(models.glob("*.gguf")) and not list(models.glob(".*")), list(models.iterdir())
     assert "Cancelled" in run.message.text()
-    assert wizard.back_button.isEnabled()
+    qtbot.waitUntil(wizard.back_button.isEnabled, timeout=5_000)
     wizard.back_button.click()
     assert wizard.page() == TYPES and wizard.next_button.isEnabled()

@@ -19,6 +19,7 @@ class RunPage(QWidget):
     finished = Signal(object)
     cancelled = Signal()
     failed = Signal(str)
+    ended = Signal()  # the job's thread has ended, whatever the outcome
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +60,7 @@ class RunPage(QWidget):
         worker.succeeded.connect(self._succeeded)
         worker.cancelled.connect(self._cancelled)
         worker.failed.connect(self._failed)
+        worker.stopped.connect(self.ended.emit)
         self.worker = worker
         worker.start()
         return worker
