@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "login",
     "info",
     "fit",
+    "eval",
 ]
 
 log = logging.getLogger("kompakt")

@@ -132,3 +132,11 @@ class UnsupportedModelError(HubError, ValueError):
                  architecture: str | None = None) -> None:
         self.architecture = architecture
         super().__init__(message, repo_id=repo_id, url=url)
+
+
+class EvaluationError(KompaktRuntimeError, ValueError):
+    """A quality evaluation cannot run as asked: text too short, vocabularies differ, llama.cpp refused a batch."""
+
+
+class EvalModelError(EvaluationError, OSError):
+    """A model to evaluate is missing, unreadable, or not a GGUF file llama.cpp can load."""
