@@ -89,10 +89,10 @@ def _compare(base: str, candidates: list[str], *, progress, cancel):
 
 
 def _label(result) -> str:
-    from app.gui.model_scan import gguf_entry
+    """The quant type in the file name (``model-Q4_K_M.gguf`` -> ``Q4_K_M``), else the file name."""
+    from app.runtime.hub import quant_type_from_name
 
-    entry = gguf_entry(result.model.path)
-    return entry.quant or result.model.name
+    return quant_type_from_name(result.model.name) or result.model.name
 
 
 class QualityView(QWidget):
