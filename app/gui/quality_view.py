@@ -16,7 +16,7 @@ from app.gui.progress_view import ProgressView
 from app.gui.widgets import heading, hint, human_bytes, item
 from app.gui.workers import Worker
 
-COLUMNS = ("File", "Size", "Bits/weight", "Mean KL", "KL p99", "Same top", "Perplexity", "Runs here")
+COLUMNS = ("Type", "Size", "Bits/weight", "Mean KL", "KL p99", "Same top", "Perplexity", "Runs here")
 
 
 class KLChart(QWidget):
@@ -66,7 +66,7 @@ class KLChart(QWidget):
             p.drawText(QRectF(0, y - 9, left - 6, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                        f"{10.0 ** e:g}")
         p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 18), Qt.AlignmentFlag.AlignCenter,
-                   f"file size ({human_bytes(x0)} … {human_bytes(x1)})   ·   mean KL divergence (log scale) ↑")
+                   f"file size → ({human_bytes(x0)} … {human_bytes(x1)});  ↑ mean KL (log)")
         ty = pos(x0, self.threshold).y()
         p.setPen(QPen(QColor("#c62828"), 1.5, Qt.PenStyle.DashLine))
         p.drawLine(QPointF(area.left(), ty), QPointF(area.right(), ty))
@@ -124,6 +124,7 @@ class QualityView(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.chart = KLChart()
@@ -208,7 +209,7 @@ class QualityView(QWidget):
         for i, r in enumerate(self.results):
             bpw = r.model.bits_per_weight
             ok = self.fits[str(r.model.path)]
-            cells = [item(r.model.name, tooltip=str(r.model.path)),
+            cells = [item(_label(r), tooltip=str(r.model.path)),
                      item(human_bytes(r.model.file_size), sort_value=r.model.file_size, align_right=True),
                      item(f"{bpw:.2f}" if bpw else "—", align_right=True),
                      item(f"{r.kl_mean:.4f}", align_right=True), item(f"{r.kl_p99:.3f}", align_right=True),

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -64,6 +64,8 @@ class ChatView(QWidget):
         self.load_panel.reload_requested.connect(lambda: self.model_path and self._load(self.model_path))
         self.sampling_panel = SamplingPanel(settings)
         self.conversation_list = QListWidget()
+        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.conversation_list.itemActivated.connect(self._open_conversation)
         self.conversation_list.itemClicked.connect(self._open_conversation)
         new_button = QPushButton("New chat")
@@ -86,6 +88,7 @@ class ChatView(QWidget):
 
         QShortcut(QKeySequence("Ctrl+Return"), self.input, activated=self.send)
         self.speed = QLabel("")
+        self.speed.setMinimumWidth(110)
         self.context_meter = QProgressBar()
         self.context_meter.setFormat("context %v / %m tokens")
         self.context_meter.setRange(0, 1)

@@ -15,7 +15,7 @@ from app.gui.wizard.options import OFFERED, QuantOption, estimate_options
 from app.gui.wizard.pipeline import TYPICAL_PPL_COST
 from app.gui.workers import Worker
 
-COLUMNS = ("Type", "File size", "Bits/weight", "Runs here", "Quality cost (typical)")
+COLUMNS = ("Type", "Weights", "Bits/weight", "Runs here", "Quality cost (typical)")
 
 
 class TypesPage(QWidget):
@@ -59,7 +59,7 @@ class TypesPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("2 · Choose quantization types"))
-        layout.addWidget(hint("Sizes are exact: each tensor's type as llama.cpp's recipe assigns it. “Runs here” "
+        layout.addWidget(hint("Weight sizes are exact: each tensor's type as llama.cpp's recipe assigns it. “Runs here” "
                               "is the memory estimate for this computer at a 4096-token context. Quality cost is "
                               "llama.cpp's reference perplexity increase on Llama-3-8B; measure your model's "
                               "own below."))
@@ -120,12 +120,13 @@ class TypesPage(QWidget):
                 self.table.setItem(r, 2, item("—"))
             else:
                 self.table.setItem(r, 1, item(human_bytes(opt.size), sort_value=opt.size, align_right=True,
-                                              tooltip=f"{opt.size:,} bytes of tensor data"))
+                                              tooltip=f"{opt.size:,} bytes of tensor data, exact; the file adds the "
+                                                      "tokenizer and metadata (usually a few MiB)"))
                 self.table.setItem(r, 2, item(f"{opt.bits_per_weight:.2f}", align_right=True))
             text, color = fitting.badge(opt.verdict)
             self.table.setItem(r, 3, item(text, color=color))
             cost = TYPICAL_PPL_COST.get(opt.mix)
-            self.table.setItem(r, 4, item(f"{cost:+.4f} ppl" if cost is not None else "", align_right=True))
+            self.table.setItem(r, 4, item(f"{cost:+.4f} ppl" if cost is not None else ""))
         self.table.blockSignals(False)
         self.status.setText("")
         self.changed.emit()
