@@ -123,13 +123,17 @@ class FitView(QWidget):
         worker = Worker(lambda *, progress, cancel: fitting.load_spec(model, None if is_gguf else
                                                                          self.quant.currentText()),
                         name="fit-spec")
-        worker.succeeded.connect(lambda spec, w=worker: self._spec_ready(w, spec))
-        worker.failed.connect(lambda msg, w=worker: w is self._worker and self.status.setText(f"Cannot read: {msg}"))
+        worker.succeeded.connect(self._spec_ready)  # bound methods: dropped by Qt if this view is deleted first
+        worker.failed.connect(self._spec_failed)
         self._worker = worker
         worker.start()
 
-    def _spec_ready(self, worker: Worker, spec) -> None:
-        if worker is not self._worker:
+    def _spec_failed(self, message: str) -> None:
+        if self.sender() is self._worker:
+            self.status.setText(f"Cannot read: {message}")
+
+    def _spec_ready(self, spec) -> None:
+        if self.sender() is not self._worker:
             return
         self.spec = spec
         auto = fitting.plan(spec, self.n_ctx(), self.kv_type())  # the estimator's own choice of GPU layers

@@ -96,9 +96,15 @@ class ModelsView(QWidget):
         self._worker = Worker(_scan_with_badges, self.settings.resolved_models_dir(), paths.hf_hub_cache(),
                               self.settings.default_quant, name="scan-models")
         self._worker.succeeded.connect(self._show)
-        self._worker.failed.connect(lambda msg: self.status.setText(f"Could not scan: {msg}"))
-        self._worker.done.connect(lambda: self.refresh_button.setEnabled(True))
+        self._worker.failed.connect(self._scan_failed)
+        self._worker.done.connect(self._scan_done)
         self._worker.start()
+
+    def _scan_failed(self, message: str) -> None:
+        self.status.setText(f"Could not scan: {message}")
+
+    def _scan_done(self) -> None:
+        self.refresh_button.setEnabled(True)
 
     def _show(self, rows: list[tuple[ModelEntry, Optional[str]]]) -> None:
         self.table.setSortingEnabled(False)

@@ -117,7 +117,7 @@ class QualityView(QWidget):
         self.measure_button.clicked.connect(self.measure)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(lambda: self._worker and self._worker.cancel())
+        self.cancel_button.clicked.connect(self.cancel)
         self.progress = ProgressView()
         self.progress.hide()
 
@@ -170,6 +170,11 @@ class QualityView(QWidget):
         layout.addWidget(self.recommendation)
         self._recommend()
 
+    def cancel(self) -> None:
+        """Stop a running measurement."""
+        if self._worker is not None:
+            self._worker.cancel()
+
     def kl_threshold(self) -> float:
         """The slider's threshold in nats."""
         return 10.0 ** (-3 + self.threshold.value() / 100)
@@ -187,11 +192,17 @@ class QualityView(QWidget):
         self.cancel_button.setEnabled(True)
         worker = Worker(_compare, base, cands, name="quality")
         worker.progress.connect(self.progress.update_progress)
-        worker.succeeded.connect(lambda report: self.show_results(report.candidates))
-        worker.failed.connect(lambda msg: self.recommendation.setText(f"Measurement failed: {msg}"))
+        worker.succeeded.connect(self._measured)
+        worker.failed.connect(self._measure_failed)
         worker.done.connect(self._measure_done)
         self._worker = worker
         worker.start()
+
+    def _measured(self, report) -> None:
+        self.show_results(report.candidates)
+
+    def _measure_failed(self, message: str) -> None:
+        self.recommendation.setText(f"Measurement failed: {message}")
 
     def _measure_done(self) -> None:
         self.progress.hide()

@@ -108,10 +108,9 @@ class Worker(QObject):
 
     def wait(self, timeout: float = 10.0) -> bool:
         """Block until the thread ends (tests and shutdown only); True when it did within ``timeout``."""
-        ok = self._thread.wait(int(timeout * 1000))
-        if ok:
-            self._forget()
-        return ok
+        # the registry keeps this object alive until the thread's queued ``finished`` has been handled, so a
+        # worker dropped by its owner right after wait() is never deleted under a pending signal
+        return self._thread.wait(int(timeout * 1000))
 
     def _thread_finished(self) -> None:
         self._forget()

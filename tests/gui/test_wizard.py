@@ -95,3 +95,20 @@ def test_cancel_leaves_nothing_and_ui_usable(qtbot, wizard, tmp_path):
     qtbot.waitUntil(wizard.back_button.isEnabled, timeout=5_000)
     wizard.back_button.click()
     assert wizard.page() == TYPES and wizard.next_button.isEnabled()
+
+
+def test_closing_the_window_cancels_and_joins_the_job(qtbot, tmp_path, smollm2_hf):
+    from app.gui import workers
+    from app.gui.main_window import MainWindow
+
+    window = MainWindow(Settings(models_dir=str(tmp_path / "models"), threads=1))
+    qtbot.addWidget(window)
+    window.open_wizard(str(smollm2_hf))
+    wiz = window.wizard
+    wiz.next_button.click()
+    qtbot.waitUntil(lambda: bool(wiz.types_page.options), timeout=120_000)
+    wiz.next_button.click()
+    qtbot.waitUntil(lambda: wiz.run_page.progress.bar.value() > 0, timeout=120_000)
+    window.close()  # returns once every worker has stopped
+    assert not workers.live_workers()
+    assert not list((tmp_path / "models").glob("*.gguf"))

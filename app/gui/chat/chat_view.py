@@ -157,9 +157,18 @@ class ChatView(QWidget):
             return fitting.plan(spec, self.load_panel.n_ctx(), self.load_panel.kv_type())
 
         self._estimate = Worker(estimate, name="chat-estimate")
-        self._estimate.succeeded.connect(lambda p: (self.load_panel.apply_plan(p), self._load(path)))
-        self._estimate.failed.connect(lambda _m: self._load(path))
+        self._estimate.succeeded.connect(self._estimated)
+        self._estimate.failed.connect(self._estimate_failed)
         self._estimate.start()
+
+    def _estimated(self, plan) -> None:
+        self.load_panel.apply_plan(plan)
+        if self.model_path:
+            self._load(self.model_path)
+
+    def _estimate_failed(self, _message: str) -> None:
+        if self.model_path:
+            self._load(self.model_path)
 
     def _load(self, path: str) -> None:
         from app.runtime.chat import ChatWorker

@@ -60,7 +60,7 @@ class RunPage(QWidget):
         worker.succeeded.connect(self._succeeded)
         worker.cancelled.connect(self._cancelled)
         worker.failed.connect(self._failed)
-        worker.stopped.connect(self.ended.emit)
+        worker.stopped.connect(self._ended)
         self.worker = worker
         worker.start()
         return worker
@@ -75,6 +75,9 @@ class RunPage(QWidget):
             self.worker.cancel()
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
+
+    def _ended(self) -> None:
+        self.ended.emit()
 
     def _succeeded(self, result: PlanResult) -> None:
         self.cancel_button.setEnabled(False)

@@ -164,13 +164,13 @@ class SourcePage(QWidget):
         query = self._pending_query
         self.search_status.setText(f"Searching for “{query}”…")
         worker = Worker(_search, query, name="hub-search")
-        worker.succeeded.connect(lambda results, w=worker: self._show_results(w, results))
-        worker.failed.connect(lambda msg, w=worker: self._search_failed(w, msg))
+        worker.succeeded.connect(self._show_results)
+        worker.failed.connect(self._search_failed)
         self._worker = worker
         worker.start()
 
-    def _show_results(self, worker: Worker, results) -> None:
-        if worker is not self._worker:
+    def _show_results(self, results) -> None:
+        if self.sender() is not self._worker:  # a late answer to an older query
             return
         self.results.clear()
         for m in results:
@@ -183,8 +183,8 @@ class SourcePage(QWidget):
             self.results.addItem(entry)
         self.search_status.setText(f"{len(results)} results" if results else "No text-generation models found.")
 
-    def _search_failed(self, worker: Worker, message: str) -> None:
-        if worker is self._worker:
+    def _search_failed(self, message: str) -> None:
+        if self.sender() is self._worker:
             self.search_status.setText(f"Search failed: {message}")
 
     def stop(self) -> None:

@@ -83,8 +83,8 @@ class TypesPage(QWidget):
         self._fill_placeholder()
         self.status.setText("Reading the model's tensor list…")
         worker = Worker(estimate_options, source, self.settings.context_length, name="estimate-types")
-        worker.succeeded.connect(lambda opts, w=worker: self._show(w, opts))
-        worker.failed.connect(lambda msg, w=worker: self._failed(w, msg))
+        worker.succeeded.connect(self._show)
+        worker.failed.connect(self._failed)
         self._worker = worker
         worker.start()
 
@@ -104,8 +104,8 @@ class TypesPage(QWidget):
         cell.setData(Qt.ItemDataRole.UserRole, mix)
         return cell
 
-    def _show(self, worker: Worker, options: list[QuantOption]) -> None:
-        if worker is not self._worker:
+    def _show(self, options: list[QuantOption]) -> None:
+        if self.sender() is not self._worker:
             return
         checked = set(self.selected_mixes()) or {self.settings.default_quant}
         self.options = options
@@ -131,8 +131,8 @@ class TypesPage(QWidget):
         self.status.setText("")
         self.changed.emit()
 
-    def _failed(self, worker: Worker, message: str) -> None:
-        if worker is self._worker:
+    def _failed(self, message: str) -> None:
+        if self.sender() is self._worker:
             self.status.setText(f"Cannot read this model: {message}")
             self.changed.emit()
 
