@@ -17,7 +17,7 @@ from app.gui.workers import Worker
 COLUMNS = ("Name", "Type", "Size", "Fits", "Location")
 
 
-def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, *, progress, cancel
+def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, n_ctx: int, *, progress, cancel
                       ) -> list[tuple[ModelEntry, Optional[str]]]:
     from converter.progress import Progress, check
 
@@ -29,7 +29,7 @@ def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, *, p
         verdict = None
         if not entry.error:
             quant = default_quant if entry.kind == "checkpoint" else None
-            verdict, _ = fitting.quick_verdict(str(entry.path), quant)
+            verdict, _ = fitting.quick_verdict(str(entry.path), quant, n_ctx)
         out.append((entry, verdict))
     return out
 
@@ -78,7 +78,7 @@ class ModelsView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Models on this computer"))
         layout.addWidget(hint("GGUF files in your models folder and checkpoints downloaded to the Hugging Face "
-                              "cache. The badge says where a model would run here (default context 4096)."))
+                              "cache. The badge says where a model would run here at your default context length."))
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
@@ -94,7 +94,7 @@ class ModelsView(QWidget):
         self.status.setText("Scanning…")
         self.refresh_button.setEnabled(False)
         self._worker = Worker(_scan_with_badges, self.settings.resolved_models_dir(), paths.hf_hub_cache(),
-                              self.settings.default_quant, name="scan-models")
+                              self.settings.default_quant, self.settings.context_length, name="scan-models")
         self._worker.succeeded.connect(self._show)
         self._worker.failed.connect(self._scan_failed)
         self._worker.done.connect(self._scan_done)
