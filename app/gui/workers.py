@@ -3,8 +3,9 @@
 A job is any callable taking keyword-only ``progress=`` and ``cancel=`` (the converter/runtime convention). The
 worker runs it on its own QThread, turns progress reports into a throttled ``progress`` signal (at most one per
 ``interval`` seconds, plus the last one), and ends with exactly one of ``succeeded(result)``, ``failed(message)``
-or ``cancelled()``, then ``done()``; ``stopped()`` follows once the thread has ended. Signals arrive on the thread that created the worker (queued connections),
-so slots may touch widgets. The UI never calls ``processEvents()``.
+or ``cancelled()``, then ``done()``; ``stopped()`` follows once the thread has ended. Signals arrive on the thread
+that created the worker (queued connections), so slots may touch widgets; connect them to bound methods of the
+widget (not lambdas) so Qt drops them if the widget is deleted first. The UI never calls ``processEvents()``.
 
 Every started worker is registered until its thread has finished; :func:`stop_all` cancels and joins them (the
 main window calls it on close, tests check :func:`live_workers` is empty after each test).
@@ -113,8 +114,11 @@ class Worker(QObject):
         return self._thread.wait(int(timeout * 1000))
 
     def _thread_finished(self) -> None:
-        self._forget()
+        # ``finished`` is emitted from the thread just before it exits: wait for the exit, or dropping the last
+        # reference here would destroy a QThread that is still running (Qt aborts the process)
+        self._thread.wait()
         self.stopped.emit()
+        self._forget()
 
     def _forget(self) -> None:
         with _live_lock:

@@ -91,7 +91,8 @@ def main() -> int:
     shoot(win, "quantize-types")
     win.wizard.types_page.out_edit.setText(str(work / "wizard-out"))
     win.wizard.next_button.click()
-    wait(app, lambda: win.wizard.run_page.progress.bar.value() > 250 and "left" in win.wizard.run_page.progress.detail.text())
+    progress = win.wizard.run_page.progress
+    wait(app, lambda: progress.bar.value() > 250 and "left" in progress.detail.text())
     shoot(win, "quantize-progress")
     wait(app, lambda: win.wizard.page() == 3)
     shoot(win, "quantize-done")

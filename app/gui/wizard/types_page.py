@@ -59,10 +59,10 @@ class TypesPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("2 · Choose quantization types"))
-        layout.addWidget(hint("Weight sizes are exact: each tensor's type as llama.cpp's recipe assigns it. “Runs here” "
-                              f"is the memory estimate for this computer at a {settings.context_length}-token context. Quality cost is "
-                              "llama.cpp's reference perplexity increase on Llama-3-8B; measure your model's "
-                              "own below."))
+        layout.addWidget(hint("Weight sizes are exact: each tensor's type as llama.cpp's recipe assigns it. "
+                              "“Runs here” is the memory estimate for this computer at a "
+                              f"{settings.context_length}-token context. Quality cost is llama.cpp's reference "
+                              "perplexity increase on Llama-3-8B; measure your model's own below."))
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.imatrix_box)
