@@ -17,6 +17,9 @@ def main() -> int:
     from app.gui.widgets import app_icon
 
     app.setWindowIcon(app_icon())
+    from app.gui.gc_guard import MainThreadGC
+
+    collector = MainThreadGC(parent=app)  # noqa: F841 - kept alive by its parent
     window = MainWindow()
     window.show()
     return app.exec()

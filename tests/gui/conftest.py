@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -33,6 +34,10 @@ def no_thread_left_running(qapp):
     from app.gui import workers
 
     before = _app_threads()
+    # like the app's MainThreadGC: no automatic collection while worker threads run, so Qt objects in garbage
+    # cycles are destroyed here on the UI thread, never inside a worker thread's collection
+    gc.collect()
+    gc.disable()
     yield
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
@@ -43,6 +48,8 @@ def no_thread_left_running(qapp):
         time.sleep(0.05)
     live = workers.live_workers()
     workers.stop_all(timeout=30)
+    gc.collect()
+    gc.enable()
     extra = _app_threads() - before
     assert not live, f"worker threads left running: {[w.name for w in live]}"
     assert QThreadPool.globalInstance().activeThreadCount() == 0, "QThreadPool tasks left running"

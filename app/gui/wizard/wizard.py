@@ -27,6 +27,7 @@ class QuantizeWizard(QWidget):
 
         warm_imports()
         self.settings = settings
+        self._source = None
         self.source_page = SourcePage()
         self.types_page = TypesPage(settings)
         self.run_page = RunPage()
@@ -75,8 +76,10 @@ class QuantizeWizard(QWidget):
 
     def next(self) -> None:
         """One step forward; on the types page this starts the job."""
-        if self.page() == SOURCE and self.source_page.source() is not None:
-            self.types_page.set_source(self.source_page.source())
+        source = self.source_page.source() if self.page() == SOURCE else None
+        if source is not None:
+            self._source = source  # the types table and the run use the source as it was when chosen
+            self.types_page.set_source(source)
             self.go(TYPES)
         elif self.page() == TYPES and self.types_page.selected_mixes():
             self.start()
@@ -96,7 +99,7 @@ class QuantizeWizard(QWidget):
 
     def plan(self) -> QuantizePlan:
         """The plan the pages describe now."""
-        return QuantizePlan(source=self.source_page.source(), mixes=self.types_page.selected_mixes(),
+        return QuantizePlan(source=self._source, mixes=self.types_page.selected_mixes(),
                             out_dir=self.types_page.out_dir(), calibration=self.types_page.calibration_text(),
                             measure_quality=self.types_page.quality_box.isChecked(), threads=self.settings.threads)
 
