@@ -54,3 +54,24 @@ def test_stop_all_joins(qtbot):
     ws = [Worker(_count, 10**6, sleep=0.01).start() for _ in range(2)]
     assert stop_all(5)
     assert not any(w.is_running() for w in ws)
+
+
+def test_main_thread_gc_collects_from_its_timer(qtbot):
+    import gc
+
+    from app.gui.gc_guard import MainThreadGC
+
+    was_enabled = gc.isenabled()
+    collector = MainThreadGC(interval_ms=10)
+    try:
+        assert not gc.isenabled()
+        for _ in range(3 * gc.get_threshold()[0]):
+            a = []
+            a.append(a)  # cycles only the collector frees
+        del a
+        qtbot.waitUntil(lambda: gc.get_count()[0] < gc.get_threshold()[0], timeout=5_000)
+    finally:
+        collector.stop()
+        if not was_enabled:
+            gc.disable()
+    assert gc.isenabled() or not was_enabled
