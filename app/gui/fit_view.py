@@ -1,0 +1,177 @@
+"""The Fit place: for a model and quant type, the memory it needs on each device, with live controls.
+
+The model's tensor list is read once on a worker; after that every control change recomputes the estimate on the
+UI thread (pure arithmetic over a few hundred tensors, a few milliseconds; the time taken is shown in the status
+line so a slow case is visible).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QSlider, QVBoxLayout, QWidget)
+
+from app.gui import fitting
+from app.gui.fit_bar import FitBar, bars_from_estimate
+from app.gui.widgets import heading, hint
+from app.gui.workers import Worker
+
+KV_TYPES = ("f16", "q8_0", "q4_0")
+QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
+
+
+class FitView(QWidget):
+    """Model + quant chooser, sliders for context / K-V type / GPU layers, the stacked bar and a verdict."""
+
+    def __init__(self, settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.spec = None
+        self.plan = None
+        self.last_ms = 0.0
+        self._worker: Optional[Worker] = None
+
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("GGUF file, Hugging Face folder, or owner/name on the Hub")
+        self.model_edit.returnPressed.connect(lambda: self.set_model(self.model_edit.text()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.quant = QComboBox()
+        self.quant.addItems(QUANTS)
+        self.quant.setCurrentText(settings.default_quant if settings.default_quant in QUANTS else "Q4_K_M")
+        self.quant.currentTextChanged.connect(lambda _t: self.set_model(self.model_edit.text()))
+
+        self.ctx_slider = QSlider(Qt.Orientation.Horizontal)
+        self.ctx_slider.setRange(8, 17)  # 2**8 = 256 ... 2**17 = 131072 tokens
+        self.ctx_slider.setValue(max(8, min(17, settings.context_length.bit_length() - 1)))
+        self.ctx_label = QLabel()
+        self.kv_slider = QSlider(Qt.Orientation.Horizontal)
+        self.kv_slider.setRange(0, len(KV_TYPES) - 1)
+        self.kv_slider.setValue(KV_TYPES.index(settings.kv_type) if settings.kv_type in KV_TYPES else 0)
+        self.kv_label = QLabel()
+        self.gpu_slider = QSlider(Qt.Orientation.Horizontal)
+        self.gpu_slider.setRange(0, 1)
+        self.gpu_label = QLabel()
+        for s in (self.ctx_slider, self.kv_slider, self.gpu_slider):
+            s.valueChanged.connect(self.recompute)
+            s.setTickPosition(QSlider.TickPosition.TicksBelow)
+
+        self.bar = FitBar()
+        self.verdict = QLabel("")
+        font = self.verdict.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.verdict.setFont(font)
+        self.details = hint("")
+        self.status = hint("Choose a model to see how much memory it needs here.")
+
+        top = QHBoxLayout()
+        top.addWidget(self.model_edit, 1)
+        top.addWidget(browse)
+        top.addWidget(QLabel("as"))
+        top.addWidget(self.quant)
+        form = QFormLayout()
+        for label, slider, value in (("Context length", self.ctx_slider, self.ctx_label),
+                                     ("K/V cache type", self.kv_slider, self.kv_label),
+                                     ("GPU layers", self.gpu_slider, self.gpu_label)):
+            row = QHBoxLayout()
+            row.addWidget(slider, 1)
+            value.setMinimumWidth(140)
+            row.addWidget(value)
+            form.addRow(label, row)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Will it fit?"))
+        layout.addWidget(hint("Memory llama.cpp will allocate for this model on each device: weights, K/V cache, "
+                              "compute buffers, and runtime overhead with a safety margin. The dashed line is "
+                              "what the device has free now."))
+        layout.addLayout(top)
+        layout.addLayout(form)
+        layout.addSpacing(8)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.details)
+        layout.addStretch(1)
+        layout.addWidget(self.status)
+        self._update_labels()
+
+    # -- inputs ----------------------------------------------------------------------------------------------------
+    def n_ctx(self) -> int:
+        """Context length chosen."""
+        return 1 << self.ctx_slider.value()
+
+    def kv_type(self) -> str:
+        """K/V cache type chosen."""
+        return KV_TYPES[self.kv_slider.value()]
+
+    def gpu_layers(self) -> int:
+        """GPU layers chosen."""
+        return self.gpu_slider.value()
+
+    def set_model(self, model: str) -> None:
+        """Read ``model``'s tensor list on a worker, then estimate."""
+        model = model.strip()
+        if not model:
+            return
+        self.model_edit.setText(model)
+        is_gguf = Path(model).is_file()
+        self.quant.setEnabled(not is_gguf)
+        self.status.setText("Reading the model…")
+        worker = Worker(lambda *, progress, cancel: fitting.load_spec(model, None if is_gguf else
+                                                                         self.quant.currentText()),
+                        name="fit-spec")
+        worker.succeeded.connect(self._spec_ready)  # bound methods: dropped by Qt if this view is deleted first
+        worker.failed.connect(self._spec_failed)
+        self._worker = worker
+        worker.start()
+
+    def _spec_failed(self, message: str) -> None:
+        if self.sender() is self._worker:
+            self.status.setText(f"Cannot read: {message}")
+
+    def _spec_ready(self, spec) -> None:
+        if self.sender() is not self._worker:
+            return
+        self.spec = spec
+        auto = fitting.plan(spec, self.n_ctx(), self.kv_type())  # the estimator's own choice of GPU layers
+        self.gpu_slider.blockSignals(True)
+        self.gpu_slider.setRange(0, spec.n_layer + 1 if fitting.machine().gpus else 0)
+        self.gpu_slider.setValue(auto.gpu_layers)
+        self.gpu_slider.blockSignals(False)
+        self.recompute()
+
+    # -- the estimate -----------------------------------------------------------------------------------------------
+    def recompute(self) -> None:
+        """Estimate for the current controls (UI thread: arithmetic only)."""
+        self._update_labels()
+        if self.spec is None:
+            return
+        t0 = time.perf_counter()
+        self.plan = fitting.plan(self.spec, self.n_ctx(), self.kv_type(), self.gpu_layers())
+        self.last_ms = (time.perf_counter() - t0) * 1000
+        est = self.plan.estimate
+        text, colour = fitting.badge(self.plan.verdict)
+        self.verdict.setText(f"<span style='color:{colour}'>{self.plan.summary()}</span>")
+        self.bar.set_bars(bars_from_estimate(est))
+        more = f"Largest context that fits with these settings: {self.plan.max_ctx:,} tokens." \
+            if self.plan.max_ctx else "Not even 256 tokens of context fit with these settings."
+        if self.plan.suggestions:
+            more += "  Try: " + "; ".join(self.plan.suggestions)
+        self.details.setText(more)
+        self.status.setText(f"{Path(self.spec.source).name or self.spec.arch}: {self.spec.arch}, "
+                            f"{self.spec.n_layer} layers · estimated in {self.last_ms:.1f} ms")
+
+    def _update_labels(self) -> None:
+        self.ctx_label.setText(f"{self.n_ctx():,} tokens")
+        self.kv_label.setText(self.kv_type() + ("" if self.kv_type() == "f16" else " (flash attention)"))
+        total = self.gpu_slider.maximum()
+        self.gpu_label.setText(f"{self.gpu_layers()} of {total}" if total else "no GPU")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model", str(self.settings.resolved_models_dir()),
+                                              "GGUF files (*.gguf);;All files (*)")
+        if path:
+            self.set_model(path)

@@ -1,0 +1,120 @@
+"""Per-quantization-type facts for the wizard's table: exact tensor bytes from the recipe, bits per weight and the
+fit verdict on this machine. Plain Python; the wizard runs :func:`estimate_options` on a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from app.gui import fitting
+from converter.progress import CancelToken, Progress, ProgressCallback, check, emit
+
+log = logging.getLogger(__name__)
+
+#: The types offered, smallest first.
+OFFERED = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0",
+           "F16")
+
+
+@dataclass(frozen=True)
+class QuantOption:
+    """One row of the table."""
+
+    mix: str
+    size: int  # bytes of tensor data, exact: each tensor's type as the recipe assigns it
+    bits_per_weight: float
+    verdict: Optional[str]  # app.runtime.fit verdict, None when unknown
+    gpu_layers: int = 0
+    error: str = ""
+
+
+def _spec_for(source, mix: str):
+    """ModelSpec of ``source`` quantized to ``mix`` (a GGUF source is re-planned with the mix's recipe)."""
+    from app.runtime.sources import HubRepo, LocalGGUF
+
+    if isinstance(source, HubRepo):
+        return fitting.load_spec(source.repo_id, mix)
+    if isinstance(source, LocalGGUF):
+        return _requantized_spec(Path(source.path), mix)
+    return fitting.load_spec(str(source.path), mix)
+
+
+def _requantized_spec(path: Path, mix: str):
+    from converter.gguf_in import read_gguf
+    from converter.recipes import ModelInfo, TensorInfo, plan_types
+
+    spec = fitting.load_spec(str(path))
+    gf = read_gguf(path)
+    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in spec.tensors]
+    types = plan_types(infos, mix, ModelInfo.from_metadata(gf.metadata))
+    tensors = [dataclasses.replace(t, type=types.get(t.name, t.type)) for t in spec.tensors]
+    return dataclasses.replace(spec, tensors=tensors, file_size=None)
+
+
+def recipe_sizes(folder: Path, mixes) -> tuple[dict[str, int], int]:
+    """Exact tensor bytes of each mix for the checkpoint in ``folder`` (reads config and headers, no weights),
+    and the parameter count. Each tensor gets the type llama.cpp's recipe assigns it."""
+    import gguf
+
+    from converter import quants
+    from converter.archs import get_architecture
+    from converter.hf.checkpoint import open_checkpoint
+    from converter.hf.config import load_config
+    from converter.recipes import ModelInfo, TensorInfo, plan_types
+
+    config = load_config(folder)
+    arch = get_architecture(config, folder)
+    planned = list(arch.tensor_plan(open_checkpoint(folder)))
+    writer = gguf.GGUFWriter(None, arch.name)
+    arch.write_metadata(writer)
+    values = {k: v.value for k, v in writer.kv_data[0].items()}
+    values["general.architecture"] = arch.name
+    model = ModelInfo.from_metadata(values)
+    infos = [TensorInfo(t.name, tuple(reversed(t.shape)), gguf.GGMLQuantizationType.F32) for t in planned]
+    n_params = sum(int(np.prod(t.shape, dtype=np.int64)) for t in planned)
+    sizes = {}
+    for mix in mixes:
+        types = plan_types(infos, mix, model)
+        sizes[mix] = sum(quants.row_bytes(types[t.name], t.shape[0]) * (int(np.prod(t.shape[1:], dtype=np.int64))
+                                                                      if len(t.shape) > 1 else 1) for t in infos)
+    return sizes, n_params
+
+
+def estimate_options(source, n_ctx: int = 4096, mixes=OFFERED, *, progress: Optional[ProgressCallback] = None,
+                     cancel: Optional[CancelToken] = None) -> list[QuantOption]:
+    """One :class:`QuantOption` per mix; a mix that cannot be planned gets a row with ``error`` set."""
+    from app.runtime.sources import LocalFolder
+
+    exact: dict[str, int] = {}
+    n_params = 0
+    if isinstance(source, LocalFolder):
+        exact, n_params = recipe_sizes(Path(source.path), mixes)
+    out = []
+    for i, mix in enumerate(mixes):
+        check(cancel)
+        emit(progress, Progress("sizes", i, len(mixes), "types", mix))
+        verdict, layers, spec = None, 0, None
+        try:
+            spec = _spec_for(source, mix)
+            plan = fitting.plan(spec, n_ctx)
+            verdict, layers = plan.verdict, plan.gpu_layers
+        except Exception as exc:  # noqa: BLE001 - no verdict is fine when the sizes are known
+            log.info("fit estimate for %s failed: %s", mix, exc)
+            if not exact:
+                if i == 0:
+                    raise
+                out.append(QuantOption(mix, 0, 0.0, None, error=str(exc)))
+                continue
+        if exact:
+            size, params = exact[mix], n_params
+        else:
+            size = int(spec.weights_bytes)
+            params = sum(int(np.prod(t.shape, dtype=np.int64)) for t in spec.tensors)
+        out.append(QuantOption(mix, size, 8.0 * size / max(1, params), verdict, layers))
+    return out
