@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from app.runtime.errors import ChatError
+from app.runtime.fit.ggml_types import KV_CACHE_TYPES, ggml_type, is_quantized
 
-#: K/V cache element types llama.cpp accepts, by the names llama.cpp's tools use, and their ggml type ids.
-KV_CACHE_TYPES: dict[str, int] = {
-    "f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q4_0": 2, "q4_1": 3, "iq4_nl": 20, "q5_0": 6, "q5_1": 7,
-}
-_UNQUANTIZED_KV = {"f32", "f16", "bf16"}
 FLASH_ATTN_MODES = ("auto", "on", "off")
 
 
@@ -83,7 +79,7 @@ class LoadSettings(_JSONFields):
                 raise ChatError(f"unknown K/V cache type {value!r} (choose from {', '.join(KV_CACHE_TYPES)})")
         if self.flash_attn not in FLASH_ATTN_MODES:
             raise ChatError(f"flash attention must be one of {', '.join(FLASH_ATTN_MODES)}, got {self.flash_attn!r}")
-        if self.type_v not in _UNQUANTIZED_KV and self.flash_attn == "off":
+        if is_quantized(ggml_type(self.type_v)) and self.flash_attn == "off":
             raise ChatError(f"a quantized V cache ({self.type_v}) needs flash attention; use --flash-attn on or auto")
 
     @classmethod

@@ -15,8 +15,6 @@ from pathlib import Path
 from .context import ContextParams
 
 _LINE = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([\d.]+) MiB")
-_CACHE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "bf16": 30,
-                "iq4_nl": 20}
 
 
 class _Collector(logging.Handler):
@@ -50,7 +48,7 @@ def measure_buffers(path: str | Path, ctx: ContextParams, *, threads: int = 1) -
     try:
         llm = llama_cpp.Llama(
             str(path), n_ctx=ctx.n_ctx, n_batch=ctx.n_batch, n_ubatch=ctx.n_ubatch, n_gpu_layers=0,
-            flash_attn=ctx.flash_attn, type_k=_CACHE_TYPES[ctx.type_k], type_v=_CACHE_TYPES[ctx.type_v],
+            flash_attn=ctx.flash_attn, type_k=int(ctx.k_type), type_v=int(ctx.v_type),
             swa_full=ctx.swa_full, use_mmap=ctx.use_mmap, n_threads=threads, n_threads_batch=threads,
             verbose=False)
         llm.close()
