@@ -44,8 +44,42 @@ except ImportError:  # pragma: no cover - other NumPy layouts
 
 
 def seq_sum(a: np.ndarray) -> np.ndarray:
-    """Sum over axis 0 in index order (a C ``for`` loop); NumPy adds the rows one after another."""
-    return np.add.reduce(a, axis=0)
+    """Sum over axis 0 in index order (a C ``for`` loop that starts from the first element).
+
+    NumPy adds the rows one after another when each row has several elements; a single column would be summed
+    pairwise, so that case takes the strictly sequential ``accumulate``."""
+    if a.ndim > 1 and a.size > a.shape[0]:
+        return np.add.reduce(a, axis=0)
+    return np.add.accumulate(a, axis=0)[-1]
+
+
+_DOT_SUBSCRIPTS = {2: "ij,ij->j", 3: "ij,ij,ij->j"}
+
+
+def seq_dot(*ops: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``s = 0; for i: s += a[i]*b[i](*c[i])`` over axis 0 for every block: the C loop's in-order sum of
+    left-to-right products, starting from +0, without a temporary product array.
+
+    ``np.einsum`` does exactly this (one pass, no temporary) when the blocks axis is the contiguous inner one:
+    each output element accumulates ``out[j] += (a*b)*c`` row after row. Anything else (one block, views) takes
+    the plain product and an in-order reduction from +0."""
+    a = ops[0]
+    n = a.shape[0]
+    m = a.size // n if n else 0
+    if m >= 2 and len(ops) in _DOT_SUBSCRIPTS and all(o.shape == a.shape and o.dtype == F32
+                                                      and o.flags.c_contiguous for o in ops):
+        flat_out = None if out is None else out.reshape(m)
+        res = np.einsum(_DOT_SUBSCRIPTS[len(ops)], *(o.reshape(n, m) for o in ops), out=flat_out)
+        return res.reshape(a.shape[1:]) if out is None else out
+    prod = ops[0] * ops[1]
+    for o in ops[2:]:
+        prod *= o
+    prod[0] += F32(0)  # the C sum starts from +0: a first product of -0 becomes +0
+    res = seq_sum(prod)
+    if out is None:
+        return res
+    out[...] = res
+    return out
 
 
 def fp16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -28,76 +28,95 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     ``nmax / (max - min)``; error ``w*(scale*L + min - x)**2`` (or ``|.|`` with ``use_mad``).
 
     Returns (scale, the_min = -min, L as uint8 shaped like x)."""
+    n, shape = x.shape[0], x.shape
+    m = x.size // n
+    if m < 2:  # the fused sums need two blocks at least (see seq_dot): search a duplicate alongside
+        pair = [np.concatenate([a.reshape(n, 1)] * 2, axis=1) for a in (x, w)]
+        scale, the_min, L = make_qkx(pair[0], pair[1], nmax, rmin, rdelta, nstep, use_mad)
+        return scale[:1].reshape(shape[1:]), the_min[:1].reshape(shape[1:]), L[:, :1].reshape(shape)
+    x = np.ascontiguousarray(x, dtype=F32).reshape(n, m)
+    w = np.ascontiguousarray(w, dtype=F32).reshape(n, m)
     sum_w = seq_sum(w)
-    tmp = w * x
-    sum_x = seq_sum(tmp)
+    sum_x = seq_sum(w * x)
     lo_x = seq_min(x)
     mx = x.max(axis=0)
-    mn = np.where(lo_x > 0, F32(0), lo_x)
-    flat = mx <= mn
-    mn_flat = mn.copy()
-    mx = np.where(flat, mn + F32(1), mx)  # flat blocks get L = 0 at the end; keep their arithmetic finite
+    mn0 = np.where(lo_x > 0, F32(0), lo_x)
+    flat = mx <= mn0
+    mx = np.where(flat, mn0 + F32(1), mx)  # flat blocks get L = 0 at the end; keep their arithmetic finite
     fnmax = F32(nmax)
-    lf = np.empty_like(x)
-    wl = np.empty_like(x)
+    # P = (L, x): one fused pass gives sum (w*L)*L and sum (w*L)*x, another sum w*L (each C's order, from +0);
+    # x lives only in P, so the working set is w, L and x (the error overwrites L: labels are recomputed once
+    # at the end from the winning inverse scale)
+    P = np.empty((2, n, m), dtype=F32)
+    P[1] = x
+    lf, x = P
+    sums = np.empty((3, m), dtype=F32)
+    # search state, updated in one masked copy per candidate: (iscale that made the best labels, the min they
+    # were computed with, best error, scale, min); cand holds the same rows for the candidate just evaluated
+    state = np.empty((5, m), dtype=F32)
+    cand = np.empty((5, m), dtype=F32)
+    best_iscale, best_mn, best, scale, mn = state
+    span, bound = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
+    better = np.empty(m, dtype=bool)
 
     def labels(iscale: np.ndarray, mn: np.ndarray) -> np.ndarray:
         np.subtract(x, mn, out=lf)
         np.multiply(lf, iscale, out=lf)
-        bound = np.abs(iscale) * np.maximum(mx - mn, mn - lo_x)
+        # every |iscale*(x - mn)| below 2**21 makes np.rint ggml's nearest_int (span = mx - mn here)
+        np.subtract(mn, lo_x, out=bound)
+        np.maximum(bound, span, out=bound)
+        np.multiply(bound, np.abs(iscale), out=bound)
         if bound.max(initial=F32(0)) < _RINT_SAFE:
             np.rint(lf, out=lf)
         else:                                        # inf/NaN or huge: C's bit trick, garbage included
             lf[...] = nearest_int(lf)
         return clip_ufunc(lf, F32(0), fnmax, out=lf)
 
-    def error(scale: np.ndarray, mn: np.ndarray) -> np.ndarray:
-        np.multiply(lf, scale, out=tmp)
-        np.add(tmp, mn, out=tmp)
-        np.subtract(tmp, x, out=tmp)
+    def error(scale: np.ndarray, mn: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The candidate's error; the labels are consumed (overwritten by the differences)."""
+        np.multiply(lf, scale, out=lf)
+        np.add(lf, mn, out=lf)
+        np.subtract(lf, x, out=lf)
         if use_mad:
-            np.abs(tmp, out=tmp)
-        else:
-            np.multiply(tmp, tmp, out=tmp)
-        np.multiply(tmp, w, out=tmp)
-        return seq_sum(tmp)
+            np.abs(lf, out=lf)
+            return np.einsum("ij,ij->j", lf, w, out=out)
+        return np.einsum("ij,ij,ij->j", lf, lf, w, out=out)  # (diff*diff)*w, C's w * (diff*diff)
 
     with np.errstate(all="ignore"):
-        span = mx - mn
-        iscale = fnmax / span
-        scale = F32(1) / iscale
-        labels(iscale, mn)
-        best = error(scale, mn)
-        best_iscale, best_mn = iscale.copy(), mn.copy()
-        better = np.empty(best.shape, dtype=bool)
+        mn[...] = mn0
+        np.subtract(mx, mn, out=span)
+        np.divide(fnmax, span, out=best_iscale)
+        np.divide(F32(1), best_iscale, out=scale)
+        best_mn[...] = mn
+        labels(best_iscale, mn)
+        error(scale, mn, best)
+        c_iscale, c_mn, cur, this_scale, this_min = cand
+        sum_l, sum_l2, sum_xl = sums
         for step in range(nstep + 1):
             np.subtract(mx, mn, out=span)
-            iscale = (F32(rmin) + F32(rdelta) * F32(step) + fnmax) / span
-            labels(iscale, mn)
-            np.multiply(w, lf, out=wl)
-            sum_l = seq_sum(wl)
-            np.multiply(wl, lf, out=tmp)
-            sum_l2 = seq_sum(tmp)
-            np.multiply(wl, x, out=tmp)
-            sum_xl = seq_sum(tmp)
+            np.divide(F32(rmin) + F32(rdelta) * F32(step) + fnmax, span, out=c_iscale)
+            c_mn[...] = mn
+            labels(c_iscale, mn)
+            np.einsum("ij,ij->j", w, lf, out=sum_l)
+            np.einsum("ij,ij,kij->kj", w, lf, P, out=sums[1:])
             D = sum_w * sum_l2 - sum_l * sum_l
-            this_scale = (sum_w * sum_xl - sum_x * sum_l) / D
-            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D
+            np.divide(sum_w * sum_xl - sum_x * sum_l, D, out=this_scale)
+            np.divide(sum_l2 * sum_x - sum_l * sum_xl, D, out=this_min)
             pos = this_min > 0
             if pos.any():
                 this_min[pos] = F32(0)
                 np.copyto(this_scale, sum_xl / sum_l2, where=pos)
-            cur = error(this_scale, this_min)
+            error(this_scale, this_min, cur)
             np.greater(D, F32(0), out=better)
             better &= cur < best
-            np.copyto(best_iscale, iscale, where=better)
-            np.copyto(best_mn, mn, where=better)       # the min these labels were computed with
-            np.copyto(best, cur, where=better)
-            np.copyto(scale, this_scale, where=better)
-            np.copyto(mn, this_min, where=better)
+            won = np.flatnonzero(better)               # a minority of blocks: index them, no masked copy
+            if won.size:
+                state[:, won] = cand[:, won]
+        np.subtract(mx, best_mn, out=span)
         L = labels(best_iscale, best_mn).astype(np.uint8)
+    scale, mn = scale.copy(), mn.copy()
     if flat.any():
         L[:, flat] = 0
-        scale = np.where(flat, F32(0), scale)
-        mn = np.where(flat, mn_flat, mn)
-    return scale, -mn, L
+        scale[flat] = F32(0)
+        mn[flat] = mn0[flat]
+    return scale.reshape(shape[1:]), (-mn).reshape(shape[1:]), L.reshape(shape)

@@ -23,7 +23,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int
+from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int, seq_dot
 
 # the C candidate order: the start (is = 0), then is = -9..-1, 1..9
 _STEPS = np.array([0] + [s for s in range(-9, 10) if s != 0], dtype=np.float32)
@@ -43,13 +43,8 @@ def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
     mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0; keep their arithmetic finite
     safe = bool(np.isfinite(amax).all())
     fnmax = F32(nmax)
-    stacked = np.empty((2,) + x.shape, dtype=F32)
-    if qw is None:
-        np.multiply(x, x, out=stacked[1])
-    else:
-        stacked[1] = qw
-    np.multiply(stacked[1], x, out=stacked[0])            # (w*x), then *l below: C's w*x[i]*l
-    prod = np.empty_like(x)
+    w = x * x if qw is None else np.ascontiguousarray(qw, dtype=F32)
+    wx = w * x                                            # (w*x), then *l below: C's w*x[i]*l
     lf = np.empty_like(x)
     n_cand = _STEPS.size
     sums = np.empty((n_cand, 2) + x.shape[1:], dtype=F32)
@@ -60,11 +55,8 @@ def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
             np.divide(-(fnmax + F32(0.1) * _STEPS[k]), mx, out=iscales[k])
         for k in range(n_cand):
             qx_round(x, iscales[k], nmax, lf, safe)
-            np.multiply(stacked[0], lf, out=prod)
-            np.add.reduce(prod, axis=0, out=sums[k, 0])   # in position order
-            np.multiply(stacked[1], lf, out=prod)
-            np.multiply(prod, lf, out=prod)               # (w*l)*l
-            np.add.reduce(prod, axis=0, out=sums[k, 1])
+            seq_dot(wx, lf, out=sums[k, 0])
+            seq_dot(w, lf, lf, out=sums[k, 1])            # (w*l)*l
         sumlx, suml2 = sums[:, 0], sums[:, 1]
         scales = sumlx / suml2
         scales[0] = np.where(suml2[0] != 0, scales[0], F32(0))

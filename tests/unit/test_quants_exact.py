@@ -80,3 +80,13 @@ def test_chunks_that_cross_rows_match_llama_cpp(monkeypatch, smollm2_f32_gguf, q
                 monkeypatch.setattr(module, name, 5)
     rows = real_rows(str(smollm2_f32_gguf), "blk.0.ffn_down.weight", 6)[:3]
     _assert_same(rows, qtype, importance(rows.shape[1], seed=11) if use_imatrix else None)
+
+
+@pytest.mark.parametrize("use_imatrix", [False, True], ids=["plain", "imatrix"])
+@pytest.mark.parametrize("qtype", ALL_TYPES, ids=lambda t: t.name)
+def test_a_single_block_matches_llama_cpp(qtype, use_imatrix):
+    """One block: every per-block array has a single column, where NumPy would sum pairwise (not in C's order)
+    and the fused sums need their fallback."""
+    block = quants.block_size(qtype)[0]
+    rows = (np.random.default_rng(21).standard_t(3, size=(1, block)) * 0.05).astype(np.float32)
+    _assert_same(rows, qtype, importance(block, seed=13) if use_imatrix else None)
