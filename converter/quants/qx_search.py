@@ -7,12 +7,13 @@ keeps a candidate when ``sumlx**2 > best*suml2``. Bit for bit the same here, wit
 
 * **Rounding**: for non-zero blocks ``|iscale*x| <= nmax + 0.9`` (|x| <= amax, a few ulps at most), far below
   2**22, where ``np.rint`` is ggml's ``nearest_int``; only blocks with infinite or NaN values need the bit trick.
-* **Small working set**: ``w*x`` and ``w`` are computed once; each candidate's products go through a single
-  scratch array and its two sums straight into a (candidates, 2, blocks) table (``out=``). (The chunk is cache
-  sized; a stacked two-row product buffer measured slower, and chunks above 512 super-blocks fall off a cliff.)
+* **Fused sums, small working set**: ``w*x`` and ``w`` are computed once; each candidate's labels go into one
+  scratch array and both sums are single in-order passes (``np.einsum``, see ``common.seq_dot``) straight into
+  a (candidates, blocks) table, with no product arrays. (The chunk is cache sized; chunks above 512
+  super-blocks fall off a cliff.)
 * **The sequential choice on small arrays**: ``sumlx**2``, ``sumlx/suml2`` and ``scale*sumlx`` of all
   candidates are computed at once (the same float32 operations the C code does for the one it keeps); the loop
-  over candidates only compares and copies.
+  over candidates only compares, and copies the few blocks that improved by index.
 * **No label copies**: the winning inverse scale is returned, and labels are computed from it only where the
   caller needs them (Q6_K and Q3_K re-derive almost all labels from the fp16 scales anyway).
 """
@@ -23,7 +24,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int, seq_dot
+from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int
 
 # the C candidate order: the start (is = 0), then is = -9..-1, 1..9
 _STEPS = np.array([0] + [s for s in range(-9, 10) if s != 0], dtype=np.float32)
@@ -38,26 +39,27 @@ class QxSearch(NamedTuple):
 
 def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
     """Run the search over ``x`` (n, *blocks) position-first; ``qw`` None means weights ``x*x``."""
+    n, shape = x.shape[0], x.shape[1:]
+    m = x.size // n
+    if m < 2:  # the fused sums need two blocks at least (see seq_dot): search a duplicate alongside
+        pair = np.concatenate([x.reshape(n, 1)] * 2, axis=1)
+        res = qx_search(pair, nmax, None if qw is None else np.concatenate([qw.reshape(n, 1)] * 2, axis=1))
+        return QxSearch(*(a[:1].reshape(shape) for a in res[:3]), res.safe)
+    x = np.ascontiguousarray(x, dtype=F32).reshape(n, m)
     amax, mx = first_absmax(x)
     zero = amax < GROUP_MAX_EPS
     mx = np.where(zero, F32(1), mx)  # zero blocks get L = 0; keep their arithmetic finite
     safe = bool(np.isfinite(amax).all())
     fnmax = F32(nmax)
-    w = x * x if qw is None else np.ascontiguousarray(qw, dtype=F32)
+    w = x * x if qw is None else np.ascontiguousarray(qw, dtype=F32).reshape(n, m)
     wx = w * x                                            # (w*x), then *l below: C's w*x[i]*l
-    lf = np.empty_like(x)
     n_cand = _STEPS.size
-    sums = np.empty((n_cand, 2) + x.shape[1:], dtype=F32)
     with np.errstate(all="ignore"):
-        iscales = np.empty((n_cand,) + x.shape[1:], dtype=F32)
+        iscales = np.empty((n_cand, m), dtype=F32)
         iscales[0] = -fnmax / mx
         for k in range(1, n_cand):
             np.divide(-(fnmax + F32(0.1) * _STEPS[k]), mx, out=iscales[k])
-        for k in range(n_cand):
-            qx_round(x, iscales[k], nmax, lf, safe)
-            seq_dot(wx, lf, out=sums[k, 0])
-            seq_dot(w, lf, lf, out=sums[k, 1])            # (w*l)*l
-        sumlx, suml2 = sums[:, 0], sums[:, 1]
+        sumlx, suml2 = _candidate_sums(x, w, wx, iscales, nmax, safe)
         scales = sumlx / suml2
         scales[0] = np.where(suml2[0] != 0, scales[0], F32(0))
         bests = scales * sumlx
@@ -71,12 +73,33 @@ def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
             np.multiply(best, suml2[k], out=cmp)
             np.greater(lx2[k], cmp, out=better)
             better &= ok[k]
-            np.copyto(best, bests[k], where=better)
-            np.copyto(pick, k, where=better)
-        pick = pick[None]
-        scale = np.take_along_axis(scales, pick, 0)[0]
-        iscale = np.take_along_axis(iscales, pick, 0)[0]
-    return QxSearch(np.where(zero, F32(0), scale), iscale, zero, safe)
+            won = np.flatnonzero(better)
+            if won.size:
+                best[won] = bests[k, won]
+                pick[won] = k
+        cols = np.arange(m)
+        scale = scales[pick, cols]
+        iscale = iscales[pick, cols]
+    scale = np.where(zero, F32(0), scale)
+    return QxSearch(scale.reshape(shape), iscale.reshape(shape), zero.reshape(shape), safe)
+
+
+def _candidate_sums(x: np.ndarray, w: np.ndarray, wx: np.ndarray, iscales: np.ndarray, nmax: int,
+                    safe: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``sum (w*x)*l`` and ``sum (w*l)*l`` of every candidate (rows of ``iscales``) for every block: (K, m) each.
+
+    One candidate at a time over the whole chunk (long inner loops), the labels in one scratch array, each sum
+    one fused in-order pass (see :func:`seq_dot`). Evaluating all candidates together on cache-sized slices
+    was measured slower: the per-block inverse scales make NumPy's inner loops only a slice wide."""
+    n_cand, m = iscales.shape
+    sumlx = np.empty((n_cand, m), dtype=F32)
+    suml2 = np.empty((n_cand, m), dtype=F32)
+    lf = np.empty_like(x)
+    for k in range(n_cand):
+        qx_round(x, iscales[k], nmax, lf, safe)
+        np.einsum("ij,ij->j", wx, lf, out=sumlx[k])
+        np.einsum("ij,ij,ij->j", w, lf, lf, out=suml2[k])  # (w*l)*l
+    return sumlx, suml2
 
 
 def qx_round(x: np.ndarray, iscale: np.ndarray, nmax: int, out: np.ndarray, safe: bool) -> np.ndarray:
