@@ -64,7 +64,7 @@ def bench(label: str, src: Path, mixes: list[str], threads: int, workdir: Path) 
         t0, c0 = time.perf_counter(), time.process_time()
         quantize_gguf(src, ours, mix, threads=threads, stats=stats)
         t_ours = time.perf_counter() - t0
-        c_ours = time.process_time() - c0 + (stats["quantize_cpu_s"] if threads > 1 else 0.0)
+        c_ours = time.process_time() - c0 + stats["worker_cpu_s"]
         t0, c0 = time.perf_counter(), time.process_time()
         quantize_with_llama_cpp(src, ref, mix, threads=threads)
         t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0

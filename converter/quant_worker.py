@@ -31,6 +31,13 @@ def init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def ping() -> int:
+    """A no-op job (its process id): submitting one per worker makes a pool start all of them."""
+    import os
+
+    return os.getpid()
+
+
 def release_maps() -> None:
     """Drop this process's cached file maps (so files can be replaced or deleted, also on Windows)."""
     _MAPS.clear()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from .gguf_in import KV, read_gguf, tensor_nbytes
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quant_worker import ArrayRows, FileRows, Job, init_worker, release_maps, run_job
+from .quant_worker import ArrayRows, FileRows, Job, init_worker, ping, release_maps, run_job
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
     """Write one quantized GGUF per ``outputs`` entry from metadata ``kv`` (encoded pairs, in file order;
     ``values`` their decoded values, for the architecture facts) and ``tensors``.
 
-    ``stats``, if given, receives ``quantize_cpu_s``: CPU seconds spent quantizing (summed over workers)."""
+    ``stats``, if given, receives ``quantize_cpu_s``: CPU seconds spent quantizing (this process and the workers),
+    and ``worker_cpu_s``, the part spent in worker processes."""
     outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
     if not outs:
         raise QuantizationError("no output requested")
@@ -174,7 +176,8 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
         for w in writers:
             w.close()
     if stats is not None:
-        stats["quantize_cpu_s"] = cpu
+        stats["quantize_cpu_s"] = cpu["all"]
+        stats["worker_cpu_s"] = cpu["workers"]
     return [o.path for o in outs]
 
 
@@ -225,24 +228,64 @@ def _check_inputs(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]],
     return used
 
 
+class _WarmingPool:
+    """A pool of worker processes that starts in the background.
+
+    Starting workers costs a fixed ~0.4 s here (the fork server imports NumPy and the quantizers before it can
+    fork anything). Rather than wait, the caller quantizes the first pieces itself and hands work to the pool
+    from the moment :meth:`executor` returns it. A pool that fails to start leaves the work in this process."""
+
+    def __init__(self, n_workers: int) -> None:
+        self._executor = None
+        self._failed: Optional[BaseException] = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._start, args=(n_workers,), name="kompakt-pool-start",
+                                        daemon=True)
+        self._thread.start()
+
+    def _start(self, n_workers: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            ctx = multiprocessing.get_context(method)
+            if method == "forkserver":
+                ctx.set_forkserver_preload(["converter.quant_worker"])
+            executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
+            self._executor = executor
+            for f in [executor.submit(ping) for _ in range(n_workers)]:  # launches every worker
+                f.result()
+        except BaseException as exc:  # noqa: BLE001 - any failure means: quantize in this process
+            log.warning("could not start worker processes (%s); quantizing in one process", exc)
+            self._failed = exc
+        finally:
+            self._ready.set()
+
+    def executor(self):
+        """The executor once its workers run; None while they start (or if they could not)."""
+        if not self._ready.is_set() or self._failed is not None:
+            return None
+        return self._executor
+
+    def shutdown(self) -> None:
+        """Stop the workers (waiting for the start-up first), dropping queued jobs."""
+        self._thread.join()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 @contextlib.contextmanager
-def _pool(n_workers: int) -> Iterator[Optional[object]]:
-    """A process pool of ``n_workers`` (None for one worker: everything runs in this process)."""
+def _pool(n_workers: int) -> Iterator[Optional[_WarmingPool]]:
+    """Worker processes for ``n_workers`` (None for one worker: everything runs in this process)."""
     if n_workers <= 1:
         yield None
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["converter.quant_worker"])
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
+    pool = _WarmingPool(n_workers)
     try:
         yield pool
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
 
 
 @dataclass
@@ -285,7 +328,7 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
 
 
 def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress,
-            cancel) -> float:
+            cancel) -> dict[str, float]:
     total = sum(tensor_nbytes(t.shape, t.type) for t in ordered)
     done_bytes = 0
     pending: deque = deque()
@@ -294,16 +337,18 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
     # workers: 4 in flight left them idle 40% of the time, 16 keeps them busy). Memory stays bounded: a queued
     # job holds row ranges (or one chunk of rows), and finished results are small.
     max_inflight = 1 if pool is None else 8 * n_workers
-    cpu = 0.0
+    cpu = {"all": 0.0, "workers": 0.0}
 
     def finish_one() -> None:
-        nonlocal cpu, done_bytes
+        nonlocal done_bytes
         piece, future = pending.popleft()
         try:
             done = future.result() if future is not None else (run_job(piece.job) if piece.job else ([], 0.0))
         except ConverterError as exc:
             raise QuantizationError(f"tensor {piece.tensor.name}: {exc}") from exc
-        cpu += done[1]
+        cpu["all"] += done[1]
+        if future is not None:
+            cpu["workers"] += done[1]
         results = iter(done[0])
         raw = piece.rows.raw() if any(piece.copy) else None
         for writer, copy in zip(writers, piece.copy):
@@ -318,8 +363,12 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
         while len(pending) >= max_inflight:
             finish_one()
             check(cancel)
-        future = pool.submit(run_job, piece.job) if pool is not None and piece.job is not None else None
+        executor = pool.executor() if pool is not None else None
+        future = executor.submit(run_job, piece.job) if executor is not None and piece.job is not None else None
         pending.append((piece, future))
+        if pool is not None and executor is None:
+            while pending:  # workers still starting: this piece (and any before it) is done here, now
+                finish_one()
     while pending:
         check(cancel)
         finish_one()

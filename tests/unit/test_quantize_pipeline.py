@@ -45,6 +45,42 @@ def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
     assert ladder[1].read_bytes() == quantize_gguf(src, tmp_path / "q4.gguf", "Q4_0", threads=1).read_bytes()
 
 
+def test_work_is_shared_between_this_process_and_the_workers(src, tmp_path, small_jobs, monkeypatch):
+    """While the workers start, this process quantizes the first pieces itself; the rest goes to the workers.
+    Which pieces run where depends on timing, the bytes never do."""
+    import converter.quantize as q
+
+    serial = quantize_gguf(src, tmp_path / "q4km-1.gguf", "Q4_K_M", threads=1).read_bytes()
+    stats: dict = {}
+    assert quantize_gguf(src, tmp_path / "q4km-2.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
+    assert stats["worker_cpu_s"] <= stats["quantize_cpu_s"]
+
+    started = q._WarmingPool.__init__
+
+    def start_and_wait(self, n_workers):
+        started(self, n_workers)
+        self._ready.wait()
+
+    monkeypatch.setattr(q._WarmingPool, "__init__", start_and_wait)  # workers up before the first piece
+    stats = {}
+    assert quantize_gguf(src, tmp_path / "q4km-3.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
+    assert stats["worker_cpu_s"] == pytest.approx(stats["quantize_cpu_s"]) and stats["worker_cpu_s"] > 0
+
+
+def test_workers_that_cannot_start_leave_the_work_here(src, tmp_path, small_jobs, monkeypatch, caplog):
+    import concurrent.futures
+
+    def refuse(*args, **kwargs):
+        raise OSError("no processes for you")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
+    stats: dict = {}
+    out = quantize_gguf(src, tmp_path / "q8.gguf", "Q8_0", threads=2, stats=stats)
+    assert out.read_bytes() == quantize_gguf(src, tmp_path / "q8-1.gguf", "Q8_0", threads=1).read_bytes()
+    assert stats["worker_cpu_s"] == 0 and stats["quantize_cpu_s"] > 0
+    assert "could not start worker processes" in caplog.text
+
+
 def test_output_layout_and_metadata(src, tmp_path):
     out = quantize_gguf(src, tmp_path / "q4km.gguf", "Q4_K_M", threads=1)
     layout, tensors = tensors_of(out)
