@@ -37,6 +37,20 @@ def nearest_int(v: np.ndarray) -> np.ndarray:
     return bits
 
 
+_RINT_EXACT = F32(2097152.0)  # 2**21: below 2**22 np.rint and the bit trick agree (both round half to even)
+
+
+def nearest_labels(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``MAX(lo, MIN(hi, nearest_int(v)))`` as uint8 (``0 <= lo <= hi <= 255``); ``v`` is used as scratch.
+
+    One range check decides: every ``|v|`` small, and ``np.rint`` is ``nearest_int`` (a single pass); otherwise
+    (huge values, inf, NaN) the bit trick reproduces C's garbage."""
+    if np.abs(v).max(initial=F32(0)) < _RINT_EXACT:   # NaN fails the comparison
+        np.rint(v, out=v)
+        return clip_ufunc(v, F32(lo), F32(hi), out=v).astype(np.uint8)
+    return np.clip(nearest_int(v), lo, hi).astype(np.uint8)
+
+
 try:  # the clip ufunc itself: np.clip's Python wrapper costs as much as the work on a cache-sized chunk
     from numpy._core.umath import clip as clip_ufunc
 except ImportError:  # pragma: no cover - other NumPy layouts

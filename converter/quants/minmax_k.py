@@ -13,8 +13,8 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, fp16, importance_weights, nearest_int, seq_sum, to_positions
-from .qkx_search import make_qkx
+from .common import F32, fp16, importance_weights, nearest_int, nearest_labels, seq_sum, to_positions
+from .qkx_search import qkx_labels, qkx_search
 from .search import make_qp_quants_pair
 
 # ref path search parameters (rmin, rdelta, nstep) by nmax; the imatrix path always uses (-0.9, 0.05, 36)
@@ -67,7 +67,8 @@ def quantize_minmax(xs: np.ndarray, qw: Optional[np.ndarray], nmax: int, clamp_q
             W = np.abs(X)
             W += av_x
             rmin, rdelta, nstep = _REF_SEARCH[nmax]
-            scales, mins, L = make_qkx(X, W, nmax, rmin, rdelta, nstep)
+            res = qkx_search(X, W, nmax, rmin, rdelta, nstep)
+            scales, mins = res.scale, res.the_min
             max_scale = scales.max(axis=0)
             max_scale = np.where(max_scale > 0, max_scale, F32(0))
             max_min = mins.max(axis=0)
@@ -80,7 +81,8 @@ def quantize_minmax(xs: np.ndarray, qw: Optional[np.ndarray], nmax: int, clamp_q
         else:
             W = importance_weights(X, qw, 2)
             sw = seq_sum(W)
-            scales, mins, L = make_qkx(X, W, nmax, -0.9, 0.05, 36)
+            res = qkx_search(X, W, nmax, -0.9, 0.05, 36)
+            scales, mins = res.scale, res.the_min
             d_block, ls, m_block, lm = make_qp_quants_pair(scales, mins, 63, sw)
             if clamp_qp:
                 ls = np.minimum(ls, 63)
@@ -91,9 +93,14 @@ def quantize_minmax(xs: np.ndarray, qw: Optional[np.ndarray], nmax: int, clamp_q
         sc, m = unpack_scales_k4(packed)
         d = d32 * sc.astype(F32)
         dm = dmin32 * m.astype(F32)
-        lab = nearest_int((X + dm) / d)
-        np.clip(lab, 0, nmax, out=lab)
-        np.copyto(L, lab, where=d != 0, casting="unsafe")
+        v = X + dm
+        v /= d
+        dead = d == 0                             # there C keeps the search's labels
+        if dead.any():
+            v[:, dead] = F32(0)
+        L = nearest_labels(v, 0, nmax)
+        if dead.any():
+            L[:, dead] = qkx_labels(X, res, nmax, dead)
     return MinMaxBlocks(d16, dmin16, packed, L)
 
 

@@ -14,8 +14,8 @@ from gguf import GGMLQuantizationType
 
 from . import register
 from .common import F32, QK_K, fp16, from_positions, importance_weights, nearest_int, pack_2bit
-from .common import quantize_in_chunks, seq_sum, to_positions, unpack_2bit
-from .qkx_search import make_qkx
+from .common import nearest_labels, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
+from .qkx_search import qkx_labels, qkx_search
 from .search import make_qp_quants_pair
 
 BLOCK = np.dtype([("scales", "u1", 16), ("qs", "u1", 64), ("d", "<f2"), ("dmin", "<f2")])
@@ -36,22 +36,29 @@ def _kernel(xs: np.ndarray, qw: Optional[np.ndarray], out: np.ndarray) -> None:
     X = to_positions(xs, 16)                                   # (16, 16, n)
     with np.errstate(all="ignore"):
         if qw is None:
-            scales, mins, L = make_qkx(X, np.abs(X), 3, -0.5, 0.1, 15, use_mad=True)
+            res = qkx_search(X, np.abs(X), 3, -0.5, 0.1, 15, use_mad=True)
+            scales, mins = res.scale, res.the_min
             ls, d_block = _against_max(scales)
             lm, m_block = _against_max(mins)
         else:
             W = importance_weights(X, qw, 1)
             sw = seq_sum(W)
-            scales, mins, L = make_qkx(X, W, 3, -0.9, 0.05, 36)
+            res = qkx_search(X, W, 3, -0.9, 0.05, 36)
+            scales, mins = res.scale, res.the_min
             d_block, ls, m_block, lm = make_qp_quants_pair(scales, mins, 15, sw)
         packed = ls | (lm << 4)                                # (16, n) uint8, C's byte arithmetic
         d16, d32 = fp16(d_block)
         dmin16, dmin32 = fp16(m_block)
         d = d32 * (packed & 0xF).astype(F32)
         dm = dmin32 * (packed >> 4).astype(F32)
-        lab = nearest_int((X + dm) / d)
-        np.clip(lab, 0, 3, out=lab)
-        np.copyto(L, lab, where=d != 0, casting="unsafe")
+        v = X + dm
+        v /= d
+        dead = d == 0                                          # there C keeps the search's labels
+        if dead.any():
+            v[:, dead] = F32(0)
+        L = nearest_labels(v, 0, 3)
+        if dead.any():
+            L[:, dead] = qkx_labels(X, res, 3, dead)
     out["scales"] = packed.T
     out["qs"] = pack_2bit(from_positions(L))
     out["d"] = d16

@@ -15,11 +15,21 @@ inverse scales use it). Arranged for few passes over the data per candidate (eac
 
 from __future__ import annotations
 
+from typing import NamedTuple, Optional
+
 import numpy as np
 
-from .common import F32, clip_ufunc, nearest_int, seq_min, seq_sum
+from .common import F32, clip_ufunc, nearest_int, nearest_labels, seq_min, seq_sum
 
 _RINT_SAFE = F32(2097152.0)  # 2**21
+
+
+class QkxSearch(NamedTuple):
+    scale: np.ndarray       # the returned scale per block (0 for flat blocks)
+    the_min: np.ndarray     # -min per block
+    iscale: np.ndarray      # the inverse scale whose labels won
+    label_min: np.ndarray   # the min those labels were computed with
+    flat: np.ndarray        # bool: blocks whose labels are all 0
 
 
 def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int,
@@ -28,12 +38,33 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
     ``nmax / (max - min)``; error ``w*(scale*L + min - x)**2`` (or ``|.|`` with ``use_mad``).
 
     Returns (scale, the_min = -min, L as uint8 shaped like x)."""
+    res = qkx_search(x, w, nmax, rmin, rdelta, nstep, use_mad)
+    return res.scale, res.the_min, qkx_labels(x, res, nmax)
+
+
+def qkx_labels(x: np.ndarray, res: QkxSearch, nmax: int, cols: Optional[np.ndarray] = None) -> np.ndarray:
+    """The winning labels as uint8 shaped like ``x`` (0 in flat blocks); with ``cols`` (a boolean mask over the
+    blocks) only those blocks', shaped (n, count). Q2_K/Q4_K/Q5_K re-derive their labels from the fp16 scales
+    and need these only where a scale rounds to 0."""
+    iscale, mn, flat = res.iscale, res.label_min, res.flat
+    if cols is not None:
+        x, iscale, mn, flat = x[:, cols], iscale[cols], mn[cols], flat[cols]
+    with np.errstate(all="ignore"):
+        L = nearest_labels((x - mn) * iscale, 0, nmax)
+    if flat.any():
+        L[:, flat] = 0
+    return L
+
+
+def qkx_search(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int,
+               use_mad: bool = False) -> QkxSearch:
+    """The search of :func:`make_qkx` without the final labels (see :func:`qkx_labels`)."""
     n, shape = x.shape[0], x.shape
     m = x.size // n
     if m < 2:  # the fused sums need two blocks at least (see seq_dot): search a duplicate alongside
         pair = [np.concatenate([a.reshape(n, 1)] * 2, axis=1) for a in (x, w)]
-        scale, the_min, L = make_qkx(pair[0], pair[1], nmax, rmin, rdelta, nstep, use_mad)
-        return scale[:1].reshape(shape[1:]), the_min[:1].reshape(shape[1:]), L[:, :1].reshape(shape)
+        res = qkx_search(pair[0], pair[1], nmax, rmin, rdelta, nstep, use_mad)
+        return QkxSearch(*(a[:1].reshape(shape[1:]) for a in res))
     x = np.ascontiguousarray(x, dtype=F32).reshape(n, m)
     w = np.ascontiguousarray(w, dtype=F32).reshape(n, m)
     sum_w = seq_sum(w)
@@ -112,11 +143,9 @@ def make_qkx(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float
             won = np.flatnonzero(better)               # a minority of blocks: index them, no masked copy
             if won.size:
                 state[:, won] = cand[:, won]
-        np.subtract(mx, best_mn, out=span)
-        L = labels(best_iscale, best_mn).astype(np.uint8)
     scale, mn = scale.copy(), mn.copy()
     if flat.any():
-        L[:, flat] = 0
         scale[flat] = F32(0)
         mn[flat] = mn0[flat]
-    return scale.reshape(shape[1:]), (-mn).reshape(shape[1:]), L.reshape(shape)
+    return QkxSearch(scale.reshape(shape[1:]), (-mn).reshape(shape[1:]), best_iscale.reshape(shape[1:]).copy(),
+                     best_mn.reshape(shape[1:]).copy(), flat.reshape(shape[1:]))
