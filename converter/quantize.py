@@ -33,7 +33,7 @@ from .gguf_in import KV, read_gguf, tensor_nbytes
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quant_worker import ArrayRows, FileRows, Job, init_worker, ping, release_maps, run_job
+from .quant_worker import ArrayRows, FileRows, Job, init_worker, ping, release_maps, run_job, tune_allocator
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,7 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
     if len({o.path.resolve() for o in outs}) != len(outs):
         raise OutputError("two outputs would be written to the same file", path=outs[0].path)
     weights = _load_imatrix(imatrix)
+    tune_allocator()  # this process quantizes too (one worker, or while the workers start)
     ordered, plans = _plan(values, tensors, [o.mix for o in outs], overrides, bool(weights), pure)
     job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
     n_workers = max(1, threads or os.cpu_count() or 1)
