@@ -37,18 +37,25 @@ def nearest_int(v: np.ndarray) -> np.ndarray:
     return bits
 
 
-_RINT_EXACT = F32(2097152.0)  # 2**21: below 2**22 np.rint and the bit trick agree (both round half to even)
+#: below 2**22 np.rint and ggml's bit trick agree (both round half to even); checks use 2**21 for margin
+RINT_EXACT = F32(2097152.0)
+
+
+def round_clamp(v: np.ndarray, lo: float, hi: float, rint_exact: bool) -> np.ndarray:
+    """``MAX(lo, MIN(hi, nearest_int(v)))`` in place, as float32. ``rint_exact``: the caller has shown every
+    ``|v| < RINT_EXACT``, so a single ``np.rint`` pass is ``nearest_int``; otherwise (huge values, inf, NaN) the
+    bit trick reproduces C's garbage."""
+    if rint_exact:
+        np.rint(v, out=v)
+    else:
+        v[...] = nearest_int(v)
+    return clip_ufunc(v, F32(lo), F32(hi), out=v)
 
 
 def nearest_labels(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """``MAX(lo, MIN(hi, nearest_int(v)))`` as uint8 (``0 <= lo <= hi <= 255``); ``v`` is used as scratch.
-
-    One range check decides: every ``|v|`` small, and ``np.rint`` is ``nearest_int`` (a single pass); otherwise
-    (huge values, inf, NaN) the bit trick reproduces C's garbage."""
-    if np.abs(v).max(initial=F32(0)) < _RINT_EXACT:   # NaN fails the comparison
-        np.rint(v, out=v)
-        return clip_ufunc(v, F32(lo), F32(hi), out=v).astype(np.uint8)
-    return np.clip(nearest_int(v), lo, hi).astype(np.uint8)
+    """:func:`round_clamp` as uint8 labels (``0 <= lo <= hi <= 255``), deciding the rounding path by one range
+    check over ``v`` (NaN fails it); ``v`` is used as scratch."""
+    return round_clamp(v, lo, hi, bool(np.abs(v).max(initial=F32(0)) < RINT_EXACT)).astype(np.uint8)
 
 
 try:  # the clip ufunc itself: np.clip's Python wrapper costs as much as the work on a cache-sized chunk

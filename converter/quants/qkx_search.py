@@ -23,10 +23,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, clip_ufunc, nearest_int, nearest_labels, seq_min, seq_sum
-
-_RINT_SAFE = F32(2097152.0)  # 2**21
-
+from .common import F32, RINT_EXACT, nearest_labels, round_clamp, seq_min, seq_sum
 
 class QkxSearch(NamedTuple):
     scale: np.ndarray       # the returned scale per block (0 for flat blocks)
@@ -86,8 +83,8 @@ def qkx_search(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
     P[1] = x
     lf, x = P
     sums = np.empty((3, m), dtype=F32)
-    # search state, updated in one masked copy per candidate: (iscale that made the best labels, the min they
-    # were computed with, best error, scale, min); cand holds the same rows for the candidate just evaluated
+    # search state: (iscale that made the best labels, the min they were computed with, best error, scale, min);
+    # cand holds the same rows for the candidate just evaluated, copied over for the blocks it improved
     state = np.empty((5, m), dtype=F32)
     cand = np.empty((5, m), dtype=F32)
     best_iscale, best_mn, best, scale, mn = state
@@ -101,11 +98,7 @@ def qkx_search(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
         np.subtract(mn, lo_x, out=bound)
         np.maximum(bound, span, out=bound)
         np.multiply(bound, np.abs(iscale), out=bound)
-        if bound.max(initial=F32(0)) < _RINT_SAFE:
-            np.rint(lf, out=lf)
-        else:                                        # inf/NaN or huge: C's bit trick, garbage included
-            lf[...] = nearest_int(lf)
-        return clip_ufunc(lf, F32(0), fnmax, out=lf)
+        return round_clamp(lf, 0, nmax, bool(bound.max(initial=F32(0)) < RINT_EXACT))
 
     def error(scale: np.ndarray, mn: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The candidate's error; the labels are consumed (overwritten by the differences)."""

@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .common import F32, GROUP_MAX_EPS, clip_ufunc, first_absmax, nearest_int
+from .common import F32, GROUP_MAX_EPS, first_absmax, round_clamp
 
 # the C candidate order: the start (is = 0), then is = -9..-1, 1..9
 _STEPS = np.array([0] + [s for s in range(-9, 10) if s != 0], dtype=np.float32)
@@ -106,11 +106,7 @@ def qx_round(x: np.ndarray, iscale: np.ndarray, nmax: int, out: np.ndarray, safe
     """``clamp(nearest_int(iscale*x), -nmax, nmax-1)`` as float32 into ``out``. ``safe`` asserts every product
     is finite and small (np.rint is exact there; otherwise ggml's bit trick is used)."""
     np.multiply(x, iscale, out=out)
-    if safe:
-        np.rint(out, out=out)
-    else:
-        out[...] = nearest_int(out)
-    return clip_ufunc(out, F32(-nmax), F32(nmax - 1), out=out)
+    return round_clamp(out, -nmax, nmax - 1, safe)
 
 
 def qx_labels(x: np.ndarray, res: QxSearch, nmax: int, cols: Optional[np.ndarray] = None) -> np.ndarray:
