@@ -21,19 +21,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from gguf import GGML_QUANT_SIZES  # noqa: E402
-
-from converter.gguf_in import read_gguf  # noqa: E402
-from converter.quantize import quantize_gguf  # noqa: E402
-from tests.fixtures.llama import quantize_with_llama_cpp  # noqa: E402
-from tests.fixtures.synthetic_gguf import write_synthetic_llama  # noqa: E402
+# Heavy imports live inside the functions: worker processes re-import the main module (multiprocessing's
+# fork server does), and the `kompakt` command's own main module is as light, so the bench pays what users pay.
 
 DEFAULT_MIXES = "Q4_K_M,Q5_K_M,Q6_K,Q3_K_M,Q2_K,Q8_0,Q4_0"
 
 
 def identical_blocks(ours: Path, ref: Path) -> float:
     """Share of quantized blocks (over all tensors) whose bytes are equal in both files."""
+    import numpy as np
+    from gguf import GGML_QUANT_SIZES
+
+    from converter.gguf_in import read_gguf
+
     a, b = read_gguf(ours), read_gguf(ref)
     da, db = np.memmap(ours, dtype=np.uint8, mode="r"), np.memmap(ref, dtype=np.uint8, mode="r")
     same = total = 0
@@ -50,10 +50,19 @@ def identical_blocks(ours: Path, ref: Path) -> float:
 
 
 def n_weights(path: Path) -> int:
+    """All weights of the model in ``path``."""
+    import numpy as np
+
+    from converter.gguf_in import read_gguf
+
     return sum(int(np.prod(t.ne)) for t in read_gguf(path).tensors)
 
 
 def bench(label: str, src: Path, mixes: list[str], threads: int, workdir: Path) -> None:
+    """Quantize ``src`` to each mix with both, print one line per mix."""
+    from converter.quantize import quantize_gguf
+    from tests.fixtures.llama import quantize_with_llama_cpp
+
     mw = n_weights(src) / 1e6
     print(f"\n{label}: {src.name}, {mw:.1f} Mweights, {threads} thread(s)")
     print(f"{'mix':7s} {'ours s':>7s} {'llama s':>7s} {'ours Mw/s':>9s} {'llama Mw/s':>10s} {'wall o/l':>8s} "
@@ -87,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for model in args.models.split(","):
             if model == "synthetic":
+                from tests.fixtures.synthetic_gguf import write_synthetic_llama
+
                 src = write_synthetic_llama(workdir / "synthetic-F32.gguf", n_layer=args.layers, n_embd=1024,
                                             n_ff=2816, n_head=16, n_head_kv=4, vocab=8192)
                 bench("synthetic Llama", src, mixes, args.threads, workdir)

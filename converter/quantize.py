@@ -33,6 +33,7 @@ from .gguf_in import KV, read_gguf, tensor_nbytes
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
+from .quants.types import NOT_WEIGHTS
 from .quant_worker import ArrayRows, FileRows, Job, init_worker, ping, release_maps, run_job, tune_allocator
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
@@ -212,7 +213,7 @@ def _check_inputs(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]],
         if not targets:
             continue
         if t.type not in (T.F32, T.F16, T.BF16):
-            if t.type in (T.I8, T.I16, T.I32, T.I64, T.F64):
+            if t.type in NOT_WEIGHTS:
                 raise QuantizationError(f"tensor {t.name}: cannot convert type {t.type.name}")
             if not allow_requantize:
                 raise QuantizationError(f"tensor {t.name} is already {t.type.name}: requantizing is disabled "
@@ -252,7 +253,7 @@ class _WarmingPool:
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             ctx = multiprocessing.get_context(method)
             if method == "forkserver":
-                ctx.set_forkserver_preload(["converter.quant_worker"])
+                ctx.set_forkserver_preload(["converter.worker_boot", "converter.quant_worker"])
             executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
             self._executor = executor
             for f in [executor.submit(ping) for _ in range(n_workers)]:  # launches every worker
@@ -316,14 +317,14 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
                   for m in range(0, t.n_rows, rows_per_mat) for s in range(0, rows_per_mat, step)]
         for start, stop in bounds:
             if data is None:
-                rows = FileRows(t.path, t.offset, t.type, n_per_row, start, stop)  # type: ignore[arg-type]
+                rows = FileRows(t.path, t.offset, int(t.type), n_per_row, start, stop)  # type: ignore[arg-type]
             else:
-                rows = ArrayRows(data[start:stop], t.type, n_per_row)
+                rows = ArrayRows(data[start:stop], int(t.type), n_per_row)
             job = None
             if not all(copy):
                 mat = start // rows_per_mat
                 im = None if w is None else w[mat * n_per_row:(mat + 1) * n_per_row]
-                targets = tuple((q, im) for q, c in zip(types, copy) if not c)
+                targets = tuple((int(q), im) for q, c in zip(types, copy) if not c)  # ints: no gguf in workers
                 job = Job(rows, targets, allow_requantize)
             yield _Piece(t, rows, stop - start, job, copy)
 

@@ -16,40 +16,36 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
 from ..errors import QuantizationError
+from .types import QType, block_size, type_name
 
 QuantizeFn = Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]
 DequantizeFn = Callable[[np.ndarray], np.ndarray]
 
-_QUANTIZERS: dict[GGMLQuantizationType, QuantizeFn] = {}
-_DEQUANTIZERS: dict[GGMLQuantizationType, DequantizeFn] = {}
+_QUANTIZERS: dict[int, QuantizeFn] = {}  # keyed by type id: QType and gguf's GGMLQuantizationType both look up
+_DEQUANTIZERS: dict[int, DequantizeFn] = {}
+
+__all__ = ["QType", "block_size", "can_quantize", "dequantize", "quantize", "register", "row_bytes", "type_name"]
 
 
-def register(qtype: GGMLQuantizationType, quantize_fn: QuantizeFn, dequantize_fn: DequantizeFn) -> None:
+def register(qtype: QType, quantize_fn: QuantizeFn, dequantize_fn: DequantizeFn) -> None:
     """Register the (quantize, dequantize) pair for ``qtype``."""
     _QUANTIZERS[qtype] = quantize_fn
     _DEQUANTIZERS[qtype] = dequantize_fn
 
 
-def block_size(qtype: GGMLQuantizationType) -> tuple[int, int]:
-    """(weights per block, bytes per block) of ``qtype``."""
-    return GGML_QUANT_SIZES[qtype]
-
-
-def row_bytes(qtype: GGMLQuantizationType, n_per_row: int) -> int:
-    """Bytes one row of ``n_per_row`` weights takes in ``qtype``."""
-    block, nbytes = GGML_QUANT_SIZES[qtype]
+def row_bytes(qtype: int, n_per_row: int) -> int:
+    """Bytes one row of ``n_per_row`` weights takes in ``qtype`` (a ggml type id: QType or gguf's enum)."""
+    block, nbytes = block_size(qtype)
     return n_per_row // block * nbytes
 
 
-def can_quantize(qtype: GGMLQuantizationType, n_per_row: int) -> bool:
+def can_quantize(qtype: int, n_per_row: int) -> bool:
     """True if rows of ``n_per_row`` weights can be stored as ``qtype`` (a whole number of blocks)."""
-    return n_per_row % GGML_QUANT_SIZES[qtype][0] == 0
+    return n_per_row % block_size(qtype)[0] == 0
 
 
-def quantize(rows: np.ndarray, qtype: GGMLQuantizationType, *, imatrix: Optional[np.ndarray] = None) -> np.ndarray:
+def quantize(rows: np.ndarray, qtype: int, *, imatrix: Optional[np.ndarray] = None) -> np.ndarray:
     """Quantize float32 ``rows`` (n_rows, n_per_row) to ``qtype``; returns uint8 (n_rows, row_bytes)."""
     rows = np.ascontiguousarray(rows, dtype=np.float32)
     if rows.ndim != 2:
@@ -57,9 +53,9 @@ def quantize(rows: np.ndarray, qtype: GGMLQuantizationType, *, imatrix: Optional
     n_per_row = rows.shape[1]
     if not can_quantize(qtype, n_per_row):
         raise QuantizationError(
-            f"rows of {n_per_row} weights are not a multiple of {qtype.name}'s block of {block_size(qtype)[0]}")
-    if qtype not in (GGMLQuantizationType.F32, GGMLQuantizationType.F16) and not np.isfinite(rows).all():
-        raise QuantizationError(f"cannot quantize to {qtype.name}: the tensor contains NaN or Inf values")
+            f"rows of {n_per_row} weights are not a multiple of {type_name(qtype)}'s block of {block_size(qtype)[0]}")
+    if qtype not in (QType.F32, QType.F16) and not np.isfinite(rows).all():
+        raise QuantizationError(f"cannot quantize to {type_name(qtype)}: the tensor contains NaN or Inf values")
     if imatrix is not None:
         imatrix = np.ascontiguousarray(imatrix, dtype=np.float32).reshape(-1)
         if imatrix.size != n_per_row:
@@ -72,29 +68,31 @@ def quantize(rows: np.ndarray, qtype: GGMLQuantizationType, *, imatrix: Optional
     return out.reshape(rows.shape[0], row_bytes(qtype, n_per_row))
 
 
-def dequantize(raw: np.ndarray, qtype: GGMLQuantizationType, n_per_row: int) -> np.ndarray:
+def dequantize(raw: np.ndarray, qtype: int, n_per_row: int) -> np.ndarray:
     """Inverse of :func:`quantize`: uint8 rows -> float32 (n_rows, n_per_row)."""
     raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, row_bytes(qtype, n_per_row))
     fn = _DEQUANTIZERS.get(qtype)
     if fn is not None:
         return fn(raw).reshape(raw.shape[0], n_per_row)
+    from gguf import GGMLQuantizationType
     from gguf.quants import dequantize as gguf_dequantize
 
-    return gguf_dequantize(raw, qtype).astype(np.float32).reshape(raw.shape[0], n_per_row)
+    return gguf_dequantize(raw, GGMLQuantizationType(int(qtype))).astype(np.float32).reshape(raw.shape[0], n_per_row)
 
 
-def _quantize_with_gguf(rows: np.ndarray, qtype: GGMLQuantizationType) -> np.ndarray:
-    if qtype == GGMLQuantizationType.F32:
+def _quantize_with_gguf(rows: np.ndarray, qtype: int) -> np.ndarray:
+    if qtype == QType.F32:
         return rows.view(np.uint8)
-    if qtype == GGMLQuantizationType.F16:
+    if qtype == QType.F16:
         with np.errstate(over="ignore"):  # beyond 65504 is inf, as in ggml
             return rows.astype(np.float16).view(np.uint8)
+    from gguf import GGMLQuantizationType
     from gguf.quants import quantize as gguf_quantize
 
     try:
-        return gguf_quantize(rows, qtype)
-    except NotImplementedError as exc:
-        raise QuantizationError(f"quantizing to {qtype.name} is not implemented") from exc
+        return gguf_quantize(rows, GGMLQuantizationType(int(qtype)))
+    except (NotImplementedError, ValueError) as exc:
+        raise QuantizationError(f"quantizing to {type_name(qtype)} is not implemented") from exc
 
 
 def _register_families() -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from gguf import GGMLQuantizationType
 
 from . import register
+from .types import QType
 from .common import F32, c_float_to_int, clip_ufunc, first_absmax, fp16, quantize_in_chunks, roundf, row_sigma2
 from .common import seq_max, seq_min
 from .qx_search import make_qx_quants
@@ -161,24 +161,25 @@ def _q8_0_kernel(xs, qw, out):
     out["d"] = fp16(d)[0]
 
 
-def _register(qtype: GGMLQuantizationType, dtype: np.dtype, kernel) -> None:
+def _register(qtype: QType, dtype: np.dtype, kernel) -> None:
     def quantize(rows: np.ndarray, imatrix: Optional[np.ndarray]) -> np.ndarray:
-        if imatrix is None or qtype == GGMLQuantizationType.Q8_0:
+        if imatrix is None or qtype == QType.Q8_0:
             return quantize_in_chunks(rows, None, 32, dtype, kernel, CHUNK)
         sigma2 = np.repeat(row_sigma2(rows, rows.shape[1]), rows.shape[1] // 32)
         return quantize_in_chunks(rows, imatrix, 32, dtype, kernel, CHUNK, per_block=sigma2)
 
     def dequantize(raw: np.ndarray) -> np.ndarray:
+        from gguf import GGMLQuantizationType
         from gguf.quants import dequantize as gguf_dequantize
 
-        return gguf_dequantize(raw.reshape(-1, dtype.itemsize), qtype).astype(F32).reshape(-1)
+        return gguf_dequantize(raw.reshape(-1, dtype.itemsize), GGMLQuantizationType(int(qtype))).astype(F32).reshape(-1)
 
     quantize.__doc__ = f"Rows (n_rows, k*32) float32 -> {qtype.name} bytes, as ggml_quantize_chunk writes them."
     register(qtype, quantize, dequantize)
 
 
-_register(GGMLQuantizationType.Q4_0, Q4_0, _symmetric_kernel(8))
-_register(GGMLQuantizationType.Q5_0, Q5_0, _symmetric_kernel(16))
-_register(GGMLQuantizationType.Q4_1, Q4_1, _affine_kernel(15))
-_register(GGMLQuantizationType.Q5_1, Q5_1, _affine_kernel(31))
-_register(GGMLQuantizationType.Q8_0, Q8_0, _q8_0_kernel)
+_register(QType.Q4_0, Q4_0, _symmetric_kernel(8))
+_register(QType.Q5_0, Q5_0, _symmetric_kernel(16))
+_register(QType.Q4_1, Q4_1, _affine_kernel(15))
+_register(QType.Q5_1, Q5_1, _affine_kernel(31))
+_register(QType.Q8_0, Q8_0, _q8_0_kernel)

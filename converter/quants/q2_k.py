@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from gguf import GGMLQuantizationType
 
 from . import register
+from .types import QType
 from .common import F32, QK_K, fp16, from_positions, importance_weights, nearest_int, pack_2bit
 from .common import nearest_labels, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
 from .qkx_search import qkx_labels, qkx_search
@@ -80,4 +80,4 @@ def dequantize(raw: np.ndarray) -> np.ndarray:
     return (dl[:, :, None] * q - ml[:, :, None]).reshape(-1)
 
 
-register(GGMLQuantizationType.Q2_K, quantize, dequantize)
+register(QType.Q2_K, quantize, dequantize)

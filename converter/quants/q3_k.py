@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from gguf import GGMLQuantizationType
 
 from . import register
+from .types import QType
 from .common import F32, QK_K, first_absmax, fp16, from_positions, importance_weights, nearest_int
 from .common import pack_2bit, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
 from .qx_search import make_qx_quants
@@ -95,4 +95,4 @@ def dequantize(raw: np.ndarray) -> np.ndarray:
     return (dl[:, :, None] * q.reshape(n, 16, 16).astype(F32)).reshape(-1)
 
 
-register(GGMLQuantizationType.Q3_K, quantize, dequantize)
+register(QType.Q3_K, quantize, dequantize)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from gguf import GGMLQuantizationType
 
 from . import register
+from .types import QType
 from .common import QK_K, quantize_in_chunks
 from .minmax_k import dequantize_minmax, make_kernel
 
@@ -46,4 +46,4 @@ def dequantize(raw: np.ndarray) -> np.ndarray:
     return dequantize_minmax(b["d"], b["dmin"], b["scales"], low | (high << 4)).reshape(-1)
 
 
-register(GGMLQuantizationType.Q5_K, quantize, dequantize)
+register(QType.Q5_K, quantize, dequantize)

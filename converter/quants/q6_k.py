@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from gguf import GGMLQuantizationType
 
 from . import register
+from .types import QType
 from .common import F32, GROUP_MAX_EPS, QK_K, first_absmax, fp16, nearest_int, quantize_in_chunks
 from .common import to_positions
 from .qx_search import qx_labels, qx_search
@@ -83,4 +83,4 @@ def dequantize(raw: np.ndarray) -> np.ndarray:
     return (dl.reshape(n, 16, 1) * q.reshape(n, 16, 16).astype(F32)).reshape(-1)
 
 
-register(GGMLQuantizationType.Q6_K, quantize, dequantize)
+register(QType.Q6_K, quantize, dequantize)

@@ -22,6 +22,32 @@ def test_all_types_are_ours(qtype):
     assert qtype in quants._QUANTIZERS
 
 
+def test_own_type_table_matches_gguf():
+    from gguf import GGML_QUANT_SIZES
+
+    from converter.quants.types import QType, block_size, type_name
+
+    for q in QType:
+        assert int(T[q.name]) == int(q), q.name
+        assert block_size(q) == GGML_QUANT_SIZES[T[q.name]], q.name
+        assert q == T[q.name] and hash(q) == hash(T[q.name])  # either enum works as a key
+        assert quants.row_bytes(T[q.name], 512) == quants.row_bytes(q, 512)
+    assert block_size(T.IQ4_NL) == GGML_QUANT_SIZES[T.IQ4_NL]  # types not listed come from gguf
+    assert type_name(int(T.IQ4_NL)) == "IQ4_NL"
+
+
+def test_workers_do_not_import_gguf():
+    """A worker imports only NumPy and the quantizers (gguf would add ~0.1 s to every worker start)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, converter.quant_worker as w; "
+            "w.run_job(w.Job(w.ArrayRows(__import__('numpy').ones((2, 256), 'float32'), 0, 256), ((12, None),))); "
+            "print('gguf' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("qtype", TYPES, ids=lambda t: t.name)
 def test_nan_and_inf_are_rejected(qtype, bad):
