@@ -84,9 +84,9 @@ def qkx_search(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
     lf, x = P
     sums = np.empty((3, m), dtype=F32)
     # search state: (iscale that made the best labels, the min they were computed with, best error, scale, min);
-    # cand holds the same rows for the candidate just evaluated, copied over for the blocks it improved
+    # cand holds the candidate just evaluated (its iscale, error, scale, min), copied for the blocks it improved
     state = np.empty((5, m), dtype=F32)
-    cand = np.empty((5, m), dtype=F32)
+    cand = np.empty((4, m), dtype=F32)
     best_iscale, best_mn, best, scale, mn = state
     span, bound = np.empty(m, dtype=F32), np.empty(m, dtype=F32)
     better = np.empty(m, dtype=bool)
@@ -118,27 +118,32 @@ def qkx_search(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: flo
         best_mn[...] = mn
         labels(best_iscale, mn)
         error(scale, mn, best)
-        c_iscale, c_mn, cur, this_scale, this_min = cand
-        rows = list(zip(state, cand))
+        c_iscale, cur, this_scale, this_min = cand
+        # on improvement: best_mn takes the min the labels used *before* min takes the candidate's
+        rows = [(best_iscale, c_iscale), (best_mn, mn), (best, cur), (scale, this_scale), (mn, this_min)]
         sum_l, sum_l2, sum_xl = sums
-        for step in range(nstep + 1):
+        # Per candidate the small (m,) steps cost as much as the passes over the data, so they avoid NumPy's slow
+        # paths on this size: boolean-mask assignment and masked copyto (~5 ns an element) and flatnonzero;
+        # where a condition holds, its few blocks are indexed.
+        numerators = [F32(rmin) + F32(rdelta) * F32(step) + fnmax for step in range(nstep + 1)]
+        for numerator in numerators:
             np.subtract(mx, mn, out=span)
-            np.divide(F32(rmin) + F32(rdelta) * F32(step) + fnmax, span, out=c_iscale)
-            c_mn[...] = mn
+            np.divide(numerator, span, out=c_iscale)
             labels(c_iscale, mn)
             np.einsum("ij,ij->j", w, lf, out=sum_l)
             np.einsum("ij,ij,kij->kj", w, lf, P, out=sums[1:])
             D = sum_w * sum_l2 - sum_l * sum_l
             np.divide(sum_w * sum_xl - sum_x * sum_l, D, out=this_scale)
             np.divide(sum_l2 * sum_x - sum_l * sum_xl, D, out=this_min)
-            pos = this_min > 0
-            if pos.any():
+            np.greater(this_min, F32(0), out=better)
+            pos = better.nonzero()[0]                  # C: if (this_min > 0) { this_min = 0; scale = xl/l2; }
+            if pos.size:
                 this_min[pos] = F32(0)
-                np.copyto(this_scale, sum_xl / sum_l2, where=pos)
+                this_scale[pos] = sum_xl[pos] / sum_l2[pos]
             error(this_scale, this_min, cur)
             np.greater(D, F32(0), out=better)
             better &= cur < best
-            won = np.flatnonzero(better)               # a minority of blocks: index them, no masked copy
+            won = better.nonzero()[0]                  # a minority of blocks: index them, no masked copy
             if won.size:
                 for dst, src in rows:                  # row by row: 2-D fancy assignment costs ~3x more
                     dst[won] = src[won]
