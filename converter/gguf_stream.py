@@ -8,6 +8,7 @@ data section, zero padding to the alignment after the header and after every ten
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Optional, Sequence
@@ -99,13 +100,16 @@ class GGUFStreamWriter:
         header = [GGUF_MAGIC, struct.pack("<IQQ", GGUF_VERSION, len(self.tensors), len(kv))]
         header.extend(p.raw for p in kv)
         offset = 0
+        self._offsets = []  # each tensor's data offset, relative to the data section
         for t in self.tensors:
             dims = _n_dims(t.shape) if trim_dims else len(t.shape)
             header.append(encode_str(t.name))
             header.append(struct.pack(f"<I{dims}QIQ", dims, *t.shape[:dims], int(t.type), offset))
+            self._offsets.append(offset)
             offset += self._padded(t.nbytes)
         blob = b"".join(header)
         fout.write(blob + bytes(self._padded(len(blob)) - len(blob)))
+        self._data_start = fout.tell()
 
     def _padded(self, n: int) -> int:
         return (n + self.alignment - 1) // self.alignment * self.alignment
@@ -115,17 +119,33 @@ class GGUFStreamWriter:
         """The tensor whose bytes are expected next (None when all are written)."""
         return self.tensors[self._index] if self._index < len(self.tensors) else None
 
+    def file_offset(self, index: int, at: int = 0) -> int:
+        """Absolute file offset of byte ``at`` of tensor number ``index``'s data (for writers in other processes,
+        see :meth:`skip`)."""
+        return self._data_start + self._offsets[index] + at
+
     def write(self, data: bytes | memoryview | np.ndarray) -> None:
         """Append a piece of the current tensor's data; pads and moves on when the tensor is complete."""
+        view = memoryview(np.ascontiguousarray(data).view(np.uint8).reshape(-1)) if isinstance(data, np.ndarray) \
+            else memoryview(data)
+        self._advance(view.nbytes, view)
+
+    def skip(self, nbytes: int) -> None:
+        """Move past the next ``nbytes`` of the current tensor's data, which another writer has put in place
+        (at :meth:`file_offset`); padding is still written here."""
+        self._advance(nbytes, None)
+
+    def _advance(self, nbytes: int, view: Optional[memoryview]) -> None:
         tensor = self.current
         if tensor is None:
             raise GGUFError("more tensor data than announced")
-        view = memoryview(np.ascontiguousarray(data).view(np.uint8).reshape(-1)) if isinstance(data, np.ndarray) \
-            else memoryview(data)
-        if self._written + view.nbytes > tensor.nbytes:
+        if self._written + nbytes > tensor.nbytes:
             raise GGUFError(f"tensor {tensor.name}: more than its {tensor.nbytes} bytes")
-        self.fout.write(view)
-        self._written += view.nbytes
+        if view is None:
+            self.fout.seek(nbytes, io.SEEK_CUR)
+        else:
+            self.fout.write(view)
+        self._written += nbytes
         if self._written == tensor.nbytes:
             self.fout.write(bytes(self._padded(tensor.nbytes) - tensor.nbytes))
             self._index += 1

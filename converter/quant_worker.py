@@ -8,6 +8,7 @@ plain ggml type ids, so a worker never imports ``gguf`` (~0.1 s of every worker 
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -68,8 +69,6 @@ def init_worker() -> None:
 
 def ping() -> int:
     """A no-op job (its process id): submitting one per worker makes a pool start all of them."""
-    import os
-
     return os.getpid()
 
 
@@ -115,12 +114,29 @@ Rows = Union[FileRows, ArrayRows]
 
 
 @dataclass(frozen=True)
+class FileSlot:
+    """Where a worker puts one target's bytes itself: at byte ``offset`` of the (already created) file ``path``."""
+
+    path: str
+    offset: int
+
+
+#: Workers can write their results into the output file themselves (positioned writes, not on Windows)
+CAN_WRITE_IN_PLACE = hasattr(os, "pwrite")
+
+
+@dataclass(frozen=True)
 class Job:
-    """Quantize ``rows`` to each of ``targets`` ((type, per-column importance or None), ...)."""
+    """Quantize ``rows`` to each of ``targets`` ((type, per-column importance or None), ...).
+
+    With ``slots`` (one per target) the worker writes each result into the output file and returns None for it:
+    a megabyte result then never travels back through a pipe, where the worker would wait for the parent to
+    read it (measured: ~1 ms of idle worker per job)."""
 
     rows: Rows
     targets: tuple[tuple[int, Optional[np.ndarray]], ...]  # ggml type ids
     allow_requantize: bool = False
+    slots: Optional[tuple[FileSlot, ...]] = None
 
 
 def to_float32(raw: np.ndarray, qtype: int, n_per_row: int,
@@ -143,10 +159,30 @@ def to_float32(raw: np.ndarray, qtype: int, n_per_row: int,
     return flat.reshape(-1, n_per_row)
 
 
-def run_job(job: Job) -> tuple[list[np.ndarray], float]:
-    """Quantize the job's rows to every target; returns one uint8 array per target and the CPU seconds spent."""
+def run_job(job: Job) -> tuple[list[Optional[np.ndarray]], float]:
+    """Quantize the job's rows to every target; returns one uint8 array per target (None where the job's slot
+    received it) and the CPU seconds spent."""
     started = time.process_time()
     rows = job.rows
     data = to_float32(rows.raw(), rows.type, rows.n_per_row, job.allow_requantize)
-    out = [quants.quantize(data, qtype, imatrix=imatrix).reshape(-1) for qtype, imatrix in job.targets]
+    out: list[Optional[np.ndarray]] = []
+    for i, (qtype, imatrix) in enumerate(job.targets):
+        encoded = quants.quantize(data, qtype, imatrix=imatrix).reshape(-1)
+        if job.slots is not None:
+            write_at(job.slots[i], encoded)
+            encoded = None
+        out.append(encoded)
     return out, time.process_time() - started
+
+
+def write_at(slot: FileSlot, data: np.ndarray) -> None:
+    """Write ``data`` at ``slot`` with positioned writes (the file is neither created nor truncated here)."""
+    fd = os.open(slot.path, os.O_WRONLY)
+    try:
+        view = memoryview(data).cast("B")
+        offset = slot.offset
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    finally:
+        os.close(fd)

@@ -15,6 +15,7 @@ bytes processed, with the current tensor's name. Every output goes through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -34,7 +35,8 @@ from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
 from .quants.types import NOT_WEIGHTS
-from .quant_worker import ArrayRows, FileRows, Job, init_worker, ping, release_maps, run_job, tune_allocator
+from .quant_worker import CAN_WRITE_IN_PLACE, ArrayRows, FileRows, FileSlot, Job, init_worker, ping, release_maps
+from .quant_worker import run_job, tune_allocator
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -165,15 +167,16 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
     if work < SERIAL_BELOW_WEIGHTS:
         n_workers = 1  # starting worker processes would cost more than they save
     with contextlib.ExitStack() as stack:
-        writers = []
+        writers, paths = [], []
         for out, plan in zip(outs, plans):
             tmp = stack.enter_context(atomic_output(out.path))
+            paths.append(str(tmp))
             f = stack.enter_context(open(tmp, "wb"))
             out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
             writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
         stack.callback(release_maps)
         pool = stack.enter_context(_pool(n_workers))
-        cpu = _stream(ordered, plans, job_imatrix, writers, pool, n_workers, allow_requantize,
+        cpu = _stream(ordered, plans, job_imatrix, writers, paths, pool, n_workers, allow_requantize,
                       stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
         for w in writers:
             w.close()
@@ -292,17 +295,24 @@ def _pool(n_workers: int) -> Iterator[Optional[_WarmingPool]]:
 
 @dataclass
 class _Piece:
+    index: int  # the tensor's position in the output files
     tensor: InputTensor
     rows: object  # FileRows | ArrayRows
+    start: int  # first row
     n_rows: int
     job: Optional[Job]  # None when every output copies the stored bytes
+    types: tuple[T, ...]  # per output: the tensor's type there
     copy: tuple[bool, ...]  # per output: write the stored bytes unchanged
+
+    def nbytes(self, qtype: T) -> int:
+        """Size of these rows in ``qtype``."""
+        return tensor_nbytes((self.tensor.shape[0], self.n_rows), qtype)
 
 
 def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatrix: dict[str, np.ndarray],
             allow_requantize: bool) -> Iterator[_Piece]:
-    for t in ordered:
-        types = [plan[t.name] for plan in plans]
+    for index, t in enumerate(ordered):
+        types = tuple(plan[t.name] for plan in plans)
         copy = tuple(q == t.type for q in types)
         n_per_row = t.shape[0]
         rows_per_mat = t.shape[1] if len(t.shape) > 1 else 1
@@ -326,11 +336,13 @@ def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatr
                 im = None if w is None else w[mat * n_per_row:(mat + 1) * n_per_row]
                 targets = tuple((int(q), im) for q, c in zip(types, copy) if not c)  # ints: no gguf in workers
                 job = Job(rows, targets, allow_requantize)
-            yield _Piece(t, rows, stop - start, job, copy)
+            yield _Piece(index, t, rows, start, stop - start, job, types, copy)
 
 
-def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize, *, stage, progress,
+def _stream(ordered, plans, imatrix, writers, paths, pool, n_workers, allow_requantize, *, stage, progress,
             cancel) -> dict[str, float]:
+    """Quantize every piece (here or in the pool's workers) and write the outputs in order. ``paths``: the files
+    the ``writers`` write, where workers put their results themselves (see :class:`FileSlot`)."""
     total = sum(tensor_nbytes(t.shape, t.type) for t in ordered)
     done_bytes = 0
     pending: deque = deque()
@@ -353,9 +365,13 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
             cpu["workers"] += done[1]
         results = iter(done[0])
         raw = piece.rows.raw() if any(piece.copy) else None
-        for writer, copy in zip(writers, piece.copy):
-            writer.write(raw if copy else next(results))
-        done_bytes += tensor_nbytes((piece.tensor.shape[0], piece.n_rows), piece.tensor.type)
+        for writer, copy, qtype in zip(writers, piece.copy, piece.types):
+            result = raw if copy else next(results)
+            if result is None:  # a worker wrote it in place
+                writer.skip(piece.nbytes(qtype))
+            else:
+                writer.write(result)
+        done_bytes += piece.nbytes(piece.tensor.type)
         emit(progress, Progress(stage, done_bytes, total, "bytes", piece.tensor.name, started))
 
     started = time.monotonic()
@@ -366,7 +382,14 @@ def _stream(ordered, plans, imatrix, writers, pool, n_workers, allow_requantize,
             finish_one()
             check(cancel)
         executor = pool.executor() if pool is not None else None
-        future = executor.submit(run_job, piece.job) if executor is not None and piece.job is not None else None
+        future = None
+        if executor is not None and piece.job is not None:
+            job = piece.job
+            if CAN_WRITE_IN_PLACE:
+                job = dataclasses.replace(job, slots=tuple(
+                    FileSlot(path, writer.file_offset(piece.index, piece.start * piece.nbytes(qtype) // piece.n_rows))
+                    for writer, path, qtype, copy in zip(writers, paths, piece.types, piece.copy) if not copy))
+            future = executor.submit(run_job, job)
         pending.append((piece, future))
         if pool is not None and executor is None:
             while pending:  # workers still starting: this piece (and any before it) is done here, now

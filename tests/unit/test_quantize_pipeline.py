@@ -65,6 +65,20 @@ def test_work_is_shared_between_this_process_and_the_workers(src, tmp_path, smal
     stats = {}
     assert quantize_gguf(src, tmp_path / "q4km-3.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
     assert stats["worker_cpu_s"] == pytest.approx(stats["quantize_cpu_s"]) and stats["worker_cpu_s"] > 0
+    # workers write their results into each output themselves; with a ladder, pieces that one output copies
+    # (the F32 norms) are written here between them
+    ladder = quantize_ladder(src, {"Q4_K_M": tmp_path / "l1.gguf", "F32": tmp_path / "l2.gguf"}, threads=2)
+    assert ladder[0].read_bytes() == serial
+    assert tensors_of(ladder[1])[1] == tensors_of(src)[1]
+
+
+def test_worker_writes_in_place(tmp_path):
+    from converter.quant_worker import FileSlot, write_at
+
+    path = tmp_path / "out.bin"
+    path.write_bytes(bytes(16))
+    write_at(FileSlot(str(path), 4), np.arange(1, 9, dtype=np.uint8))
+    assert path.read_bytes() == bytes(4) + bytes(range(1, 9)) + bytes(4)
 
 
 def test_workers_that_cannot_start_leave_the_work_here(src, tmp_path, small_jobs, monkeypatch, caplog):
