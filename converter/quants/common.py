@@ -149,7 +149,12 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     amax = np.maximum(hi, neg_lo)
     if np.isnan(amax).any():
         return _first_absmax_search(x, axis)
-    mx = np.where(hi >= neg_lo, hi, lo)
+    amax += F32(0)                                        # C's amax starts at +0: never -0
+    # max = hi where hi >= -lo, else lo; with everything finite that is amax carrying the sign of hi + lo (the
+    # sign of a float sum is exact; hi + lo is +0 at a tie, which is resolved below). np.where costs ~10x more.
+    with np.errstate(invalid="ignore"):
+        total = hi + lo
+    mx = np.copysign(amax, total) if not np.isnan(total).any() else np.where(hi >= neg_lo, hi, lo)  # inf - inf
     tie = hi == neg_lo
     tie &= hi > 0
     if tie.any():
@@ -158,7 +163,9 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
         sub = flat[:, cols]
         first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)
         mx.reshape(-1)[cols] = sub[first, np.arange(cols.size)]
-    return amax, np.where(amax > 0, mx, F32(0))
+    mx *= amax > 0                                        # all-zero blocks: +0 (finite * 0 is a zero ...
+    mx += F32(0)                                          # ... and -0 + 0 is +0)
+    return amax, mx
 
 
 def _first_absmax_search(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,27 +31,47 @@ assert (Q4_0.itemsize, Q4_1.itemsize, Q5_0.itemsize, Q5_1.itemsize, Q8_0.itemsiz
 CHUNK = 4096  # blocks of 32 per chunk
 
 
-_SHIFTS8 = np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
+_SHIFTS16 = (np.arange(32, dtype=np.uint16) % 16).reshape(32, 1)   # bit of each label in its qh word
 
 
-def _pack_nibbles(L: np.ndarray) -> np.ndarray:
-    """Labels (32, n) position-first -> qs (n, 16): byte j = L[j] & 15 | (L[j+16] & 15) << 4.
-
-    The bytes are paired into little-endian uint16 before the one transpose back to blocks (a uint8 transpose
-    moves a byte at a time and costs several times more). No BLAS here: the quantizer runs in worker
-    processes, where a threaded BLAS call per chunk costs far more than it saves."""
-    L = L.astype(np.uint8)
-    q = (L[:16] & 0xF) | ((L[16:] & 0xF) << 4)                          # (16, n): byte j of each block
-    q16 = q[0::2].astype(np.uint16) | (q[1::2].astype(np.uint16) << 8)   # (8, n): bytes 2i, 2i+1
-    return np.ascontiguousarray(q16.T).view(np.uint8)
+def _nibble_bytes(L: np.ndarray) -> np.ndarray:
+    """Labels (32, n) position-first, uint8 -> qs (16, n): byte j = L[j] & 15 | (L[j+16] & 15) << 4 (the uint8
+    shift drops the high bits as C's ``& 0x0F`` does)."""
+    q = L[:16] & 0xF
+    q |= L[16:] << 4
+    return q
 
 
-def _pack_high(L: np.ndarray) -> np.ndarray:
-    """Bit 4 of labels (32, n) position-first -> qh (n,) uint32: bit j = bit 4 of L[j]."""
-    bits = (L.astype(np.uint8) >> 4) & 1
-    groups = np.bitwise_or.reduce(bits.reshape(4, 8, -1) << _SHIFTS8, axis=1)   # (4, n): byte g of qh
-    g = groups.astype(np.uint32)
-    return g[0] | (g[1] << 8) | (g[2] << 16) | (g[3] << 24)
+def _high_words(L: np.ndarray) -> np.ndarray:
+    """Bit 4 of labels (32, n) uint8 -> qh as two little-endian uint16 words (2, n): bit j of qh = bit 4 of
+    L[j] (C's ``(xi & 0x10) >> 4``, also for the negative labels of a non-finite scale)."""
+    bits = (L >> 4) & 1
+    bits = bits.astype(np.uint16)
+    bits <<= _SHIFTS16
+    return np.bitwise_or.reduce(bits.reshape(2, 16, -1), axis=1)
+
+
+def _pair_words(b: np.ndarray) -> np.ndarray:
+    """Bytes (2k, n) uint8 (row j = byte j of every block) -> (k, n) little-endian uint16 words."""
+    w = b[1::2].astype(np.uint16)
+    w <<= 8
+    w |= b[0::2]
+    return w
+
+
+def _store_words(out: np.ndarray, parts: list[np.ndarray]) -> None:
+    """Write every block's bytes at once: ``parts`` are (k_i, n) uint16 word rows in field order (fp16 scales
+    viewed as uint16, packed labels) that together fill a block; one transposing copy puts them into ``out``
+    viewed as (n, words per block). Computing position-first and transposing 16-bit words once costs a
+    fraction of a byte-wise transpose plus one strided write per structured field."""
+    n = out.shape[0]
+    words = np.concatenate([p.reshape(-1, n) for p in parts])
+    out.view(np.uint16).reshape(n, -1)[...] = words.T
+
+
+def _fp16_words(v: np.ndarray) -> np.ndarray:
+    """float32 -> fp16 bits as uint16 (1, n), C's GGML_FP32_TO_FP16."""
+    return fp16(v)[0].view(np.uint16).reshape(1, -1)
 
 
 def _labels(v: np.ndarray, top: Optional[int], small: bool) -> np.ndarray:
@@ -72,7 +92,10 @@ def _labels(v: np.ndarray, top: Optional[int], small: bool) -> np.ndarray:
 
 def _inverse(d: np.ndarray) -> tuple[np.ndarray, bool]:
     """``d ? 1.0f/d : 0.0f`` and whether every inverse is finite (a subnormal ``d`` overflows it)."""
-    inv = np.where(d != 0, F32(1) / d, F32(0))
+    inv = F32(1) / d
+    if np.isfinite(inv).all():
+        return inv, True
+    inv[(d == 0).nonzero()] = F32(0)                    # indexed: np.where costs more than the division
     return inv, bool(np.isfinite(inv).all())
 
 
@@ -119,10 +142,12 @@ def _symmetric_kernel(nmax: int):
             d, L = _symmetric_ref(X, nmax)
         else:
             d, L = make_qx_quants(X, nmax, _weights(X, qw, sigma2))
-        out["d"] = fp16(d)[0]
-        out["qs"] = _pack_nibbles(L)
+        L = L.astype(np.uint8, copy=False)
+        parts = [_fp16_words(d)]
         if nmax == 16:
-            out["qh"] = _pack_high(L)
+            parts.append(_high_words(L))
+        parts.append(_pair_words(_nibble_bytes(L)))
+        _store_words(out, parts)
     return kernel
 
 
@@ -134,27 +159,37 @@ def _affine_kernel(nmax: int):
         else:
             d, the_min, L = make_qkx(X, _weights(X, qw, sigma2), nmax, -0.9, 0.05, 36)
             mn = -the_min
-        out["d"] = fp16(d)[0]
-        out["m"] = fp16(mn)[0]
-        out["qs"] = _pack_nibbles(L)
+        L = L.astype(np.uint8, copy=False)
+        parts = [_fp16_words(d), _fp16_words(mn)]
         if nmax == 31:
-            out["qh"] = _pack_high(L)
+            parts.append(_high_words(L))
+        parts.append(_pair_words(_nibble_bytes(L)))
+        _store_words(out, parts)
     return kernel
 
 
 _HALF_DOWN = np.nextafter(F32(0.5), F32(0))   # 0.49999997f
 
 
+_HALF_DOWN_BITS = np.int32(_HALF_DOWN.view(np.int32))
+_SIGN_BIT = np.int32(-2**31)
+
+
 def _q8_0_kernel(xs, qw, out):
     """quantize_row_q8_0_ref. ``roundf(v)`` is ``trunc(v + copysign(0.49999997f, v))`` for |v| < 256 (checked
     exhaustively over every float32 in [0, 256); float rounding is symmetric in sign), the range ``x/d`` stays
     in when ``1/d`` is finite; otherwise C's roundf and conversion are reproduced step by step."""
-    d = np.abs(xs).max(axis=1) / F32(127)
+    X = np.ascontiguousarray(xs.T)                     # (32, n): max |x| from two in-order vector reductions
+    amax = np.maximum(X.max(axis=0), -X.min(axis=0))
+    amax += F32(0)                                     # an all-zero block: C's amax stays +0
+    d = amax / F32(127)
     with np.errstate(all="ignore"):
         inv, finite = _inverse(d)
-        v = xs * inv[:, None]
+        v = xs * inv[:, None]                          # rows: the int8 labels are stored row by row
         if finite:
-            v += np.copysign(_HALF_DOWN, v)
+            half = v.view(np.int32) & _SIGN_BIT        # copysign(0.49999997f, v) by its bits (np.copysign is
+            half |= _HALF_DOWN_BITS                    # several times slower)
+            v += half.view(F32)
             out["qs"] = np.trunc(v, out=v).astype(np.int8)
         else:
             out["qs"] = c_float_to_int(roundf(v)).astype(np.int8)
@@ -172,7 +207,8 @@ def _register(qtype: QType, dtype: np.dtype, kernel) -> None:
         from gguf import GGMLQuantizationType
         from gguf.quants import dequantize as gguf_dequantize
 
-        return gguf_dequantize(raw.reshape(-1, dtype.itemsize), GGMLQuantizationType(int(qtype))).astype(F32).reshape(-1)
+        blocks = raw.reshape(-1, dtype.itemsize)
+        return gguf_dequantize(blocks, GGMLQuantizationType(int(qtype))).astype(F32).reshape(-1)
 
     quantize.__doc__ = f"Rows (n_rows, k*32) float32 -> {qtype.name} bytes, as ggml_quantize_chunk writes them."
     register(qtype, quantize, dequantize)

@@ -39,3 +39,33 @@ def test_seq_sum_is_the_c_loop(shape):
     a = (rng.standard_normal(shape) * 10.0 ** rng.integers(-4, 5, size=shape)).astype(F32)
     expected = _c_loop(a, start_from_zero=False)
     assert np.array_equal(np.asarray(seq_sum(a)).view(np.uint32), np.asarray(expected).view(np.uint32))
+
+
+def _c_first_absmax(col: np.ndarray) -> tuple[np.float32, np.float32]:
+    amax = mx = F32(0)
+    for v in col:
+        if abs(v) > amax:
+            amax, mx = abs(v), v
+    return amax, mx
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_absmax_is_the_c_loop(seed):
+    """Blocks with ties of both signs, signed zeros, all zeros, infinities and NaN: magnitude, value and every
+    zero's sign as ggml's loop leaves them."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, size=(8, 600)).astype(F32)    # small integers: many +-ties
+    x[:, ::7] *= F32(1e-40)                               # denormals
+    x[:, 1::9] = F32(-0.0)
+    x[:, 2::9] = np.where(rng.random((8, 1)) < 0.5, F32(-0.0), F32(0.0))
+    x[rng.integers(0, 8), 3::50] = F32(np.inf)
+    x[rng.integers(0, 8), 4::50] = F32(-np.inf)
+    if seed % 2:
+        x[rng.integers(0, 8), 5::60] = F32(np.nan)
+    from converter.quants.common import first_absmax
+
+    amax, mx = first_absmax(x)
+    for j in range(x.shape[1]):
+        want = _c_first_absmax(x[:, j])
+        got = (amax[j], mx[j])
+        assert np.array_equal(np.array(got, F32).view(np.uint32), np.array(want, F32).view(np.uint32)), j
