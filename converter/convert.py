@@ -105,7 +105,10 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
     if key not in OUT_TYPES:  # a quantization mix (Q4_K_M, ...): F32 tensors go straight into the quantizer
         from .recipes import get_mix
 
+        from .worker_pool import start_worker_server
+
         mix = get_mix(out_type).name
+        start_worker_server()  # the quantizing workers' imports overlap with reading the checkpoint
     ftype, default_qtype = OUT_TYPES["f32" if mix else key]
     model_dir = Path(model_dir)
     check_output_dir(out_path)  # before any long work

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .progress import CancelToken, Progress, ProgressCallback, check, emit
 from .quants.types import NOT_WEIGHTS
-from .quant_worker import CAN_WRITE_IN_PLACE, ArrayRows, FileRows, FileSlot, Job, init_worker, ping, release_maps
-from .quant_worker import run_job, tune_allocator
+from .quant_worker import CAN_WRITE_IN_PLACE, ArrayRows, FileRows, FileSlot, Job, release_maps, run_job
+from .quant_worker import tune_allocator
+from .worker_pool import start_worker_server, worker_pool
 from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ def quantize_ladder(src: str | os.PathLike, outputs: Mapping[str, str | os.PathL
         get_mix(mix)  # reject a bad type name before touching the file
         if Path(dst).resolve() == Path(src).resolve():
             raise OutputError("the output would overwrite the input", path=dst)
+    if _parallel(kwargs.get("threads")):
+        start_worker_server()  # its imports overlap with reading the header and planning
     gf = read_gguf(src)
     path = str(Path(src).resolve())
     tensors = [InputTensor(t.name, t.ne, t.qtype, path=path, offset=t.offset) for t in gf.tensors]
@@ -153,6 +155,8 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
 
     ``stats``, if given, receives ``quantize_cpu_s``: CPU seconds spent quantizing (this process and the workers),
     and ``worker_cpu_s``, the part spent in worker processes."""
+    if _parallel(threads):
+        start_worker_server()
     outs = [Output(get_mix(mix), Path(p)) for mix, p in outputs.items()]
     if not outs:
         raise QuantizationError("no output requested")
@@ -162,7 +166,7 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
     tune_allocator()  # this process quantizes too (one worker, or while the workers start)
     ordered, plans = _plan(values, tensors, [o.mix for o in outs], overrides, bool(weights), pure)
     job_imatrix = _check_inputs(ordered, plans, weights, allow_requantize)
-    n_workers = max(1, threads or os.cpu_count() or 1)
+    n_workers = _n_workers(threads)
     work = sum(int(np.prod(t.shape, dtype=np.int64)) for t in ordered if any(p[t.name] != t.type for p in plans))
     if work < SERIAL_BELOW_WEIGHTS:
         n_workers = 1  # starting worker processes would cost more than they save
@@ -175,7 +179,7 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
             out_tensors = [OutTensor(t.name, tuple(t.shape), plan[t.name]) for t in ordered]
             writers.append(GGUFStreamWriter(f, _output_kv(kv, out.mix), out_tensors, alignment=alignment))
         stack.callback(release_maps)
-        pool = stack.enter_context(_pool(n_workers))
+        pool = stack.enter_context(worker_pool(n_workers))
         cpu = _stream(ordered, plans, job_imatrix, writers, paths, pool, n_workers, allow_requantize,
                       stage="quantize " + ",".join(o.mix.name for o in outs), progress=progress, cancel=cancel)
         for w in writers:
@@ -184,6 +188,14 @@ def quantize_tensors(kv: Sequence[KV], values: Mapping[str, object], tensors: Se
         stats["quantize_cpu_s"] = cpu["all"]
         stats["worker_cpu_s"] = cpu["workers"]
     return [o.path for o in outs]
+
+
+def _n_workers(threads: Optional[int]) -> int:
+    return max(1, threads or os.cpu_count() or 1)
+
+
+def _parallel(threads: Optional[int]) -> bool:
+    return _n_workers(threads) > 1
 
 
 def _output_kv(kv: Sequence[KV], mix: Mix) -> list[KV]:
@@ -231,66 +243,6 @@ def _check_inputs(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]],
             raise QuantizationError(f"importance matrix has {w.size} values for {t.name}, which needs "
                                     f"{t.shape[0] * n_mat}: it was computed for a different model")
     return used
-
-
-class _WarmingPool:
-    """A pool of worker processes that starts in the background.
-
-    Starting workers costs a fixed ~0.4 s here (the fork server imports NumPy and the quantizers before it can
-    fork anything). Rather than wait, the caller quantizes the first pieces itself and hands work to the pool
-    from the moment :meth:`executor` returns it. A pool that fails to start leaves the work in this process."""
-
-    def __init__(self, n_workers: int) -> None:
-        self._executor = None
-        self._failed: Optional[BaseException] = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._start, args=(n_workers,), name="kompakt-pool-start",
-                                        daemon=True)
-        self._thread.start()
-
-    def _start(self, n_workers: int) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        try:
-            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            ctx = multiprocessing.get_context(method)
-            if method == "forkserver":
-                ctx.set_forkserver_preload(["converter.worker_boot", "converter.quant_worker"])
-            executor = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=init_worker)
-            self._executor = executor
-            for f in [executor.submit(ping) for _ in range(n_workers)]:  # launches every worker
-                f.result()
-        except BaseException as exc:  # noqa: BLE001 - any failure means: quantize in this process
-            log.warning("could not start worker processes (%s); quantizing in one process", exc)
-            self._failed = exc
-        finally:
-            self._ready.set()
-
-    def executor(self):
-        """The executor once its workers run; None while they start (or if they could not)."""
-        if not self._ready.is_set() or self._failed is not None:
-            return None
-        return self._executor
-
-    def shutdown(self) -> None:
-        """Stop the workers (waiting for the start-up first), dropping queued jobs."""
-        self._thread.join()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-@contextlib.contextmanager
-def _pool(n_workers: int) -> Iterator[Optional[_WarmingPool]]:
-    """Worker processes for ``n_workers`` (None for one worker: everything runs in this process)."""
-    if n_workers <= 1:
-        yield None
-        return
-    pool = _WarmingPool(n_workers)
-    try:
-        yield pool
-    finally:
-        pool.shutdown()
 
 
 @dataclass

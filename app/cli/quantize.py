@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the quantization; prints the written files."""
 
     def job() -> int:
+        if args.threads != 1:
+            from converter.worker_pool import start_worker_server
+
+            start_worker_server()  # the workers' imports overlap with this process's
         from converter.quantize import plan_gguf, quantize_ladder
         from converter.recipes import Override, get_mix
 

@@ -55,13 +55,15 @@ def test_work_is_shared_between_this_process_and_the_workers(src, tmp_path, smal
     assert quantize_gguf(src, tmp_path / "q4km-2.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
     assert stats["worker_cpu_s"] <= stats["quantize_cpu_s"]
 
-    started = q._WarmingPool.__init__
+    import converter.worker_pool as wp
+
+    started = wp.WarmingPool.__init__
 
     def start_and_wait(self, n_workers):
         started(self, n_workers)
         self._ready.wait()
 
-    monkeypatch.setattr(q._WarmingPool, "__init__", start_and_wait)  # workers up before the first piece
+    monkeypatch.setattr(wp.WarmingPool, "__init__", start_and_wait)  # workers up before the first piece
     stats = {}
     assert quantize_gguf(src, tmp_path / "q4km-3.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
     assert stats["worker_cpu_s"] == pytest.approx(stats["quantize_cpu_s"]) and stats["worker_cpu_s"] > 0
