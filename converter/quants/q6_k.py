@@ -60,10 +60,11 @@ def _kernel(xs: np.ndarray, qw: Optional[np.ndarray], out: np.ndarray) -> None:
         sub, blk = np.nonzero(dead)
         lab.reshape(n, 16, 16)[blk, sub] = qx_labels(X, res, 32, dead).T
     ql, qh = _pack(lab)
-    out["ql"] = np.where(live[:, None], ql, 0)
-    out["qh"] = np.where(live[:, None], qh, 0)
-    out["scales"] = np.where(live[:, None], sc.T, 0)
-    out["d"] = np.where(live, d16, np.float16(0))
+    keep = live.astype(np.uint8)[:, None]                     # integer masks: np.where costs several times more
+    out["ql"] = ql * keep
+    out["qh"] = qh * keep
+    out["scales"] = (sc.T.view(np.uint8) * keep).view(np.int8)
+    out["d"] = (d16.view(np.uint16) * keep[:, 0]).view(np.float16)   # +0 bits where not live
 
 
 def quantize(rows: np.ndarray, imatrix: Optional[np.ndarray]) -> np.ndarray:

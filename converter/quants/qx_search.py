@@ -73,7 +73,7 @@ def qx_search(x: np.ndarray, nmax: int, qw: Optional[np.ndarray]) -> QxSearch:
             np.multiply(best, suml2[k], out=cmp)
             np.greater(lx2[k], cmp, out=better)
             better &= ok[k]
-            won = np.flatnonzero(better)
+            won = better.nonzero()[0]
             if won.size:
                 best[won] = bests[k, won]
                 pick[won] = k
