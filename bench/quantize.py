@@ -1,8 +1,12 @@
 """Time whole-model quantization: ours (converter.quantize) against llama.cpp's llama_model_quantize.
 
-    python bench/quantize.py [--threads 2] [--mixes Q4_K_M,Q8_0] [--models synthetic,smollm2] [--layers 4]
+    python bench/quantize.py [--threads 2] [--repeat 3] [--mixes Q4_K_M,Q8_0] [--models synthetic,smollm2]
+                             [--layers 4]
 
-Both run in this process, one after the other, on the same F32 GGUF with the same thread count. Models: a
+Both run in this process on the same F32 GGUF with the same thread count, ``--repeat`` times each in
+alternating order (this kind of machine drifts by 10-30% within minutes); the medians are printed, with the range
+of the per-pair ratios. Ours' very first call also starts the workers' fork server (~0.2 s of imports, once per
+process, as in the app); it is one of the repeats of the first mix. Models: a
 synthetic Llama (n_embd 1024, n_ff 2816, heavy-tailed weights, a few layers; generated here) and the real
 SmolLM2-135M F32 fixture (tests/.cache, built by the test suite). Prints per mix: wall seconds of each,
 Mweights/s (all weights of the model / wall seconds), the ratio ours/llama.cpp of wall time (< 1 = ours faster),
@@ -58,28 +62,37 @@ def n_weights(path: Path) -> int:
     return sum(int(np.prod(t.ne)) for t in read_gguf(path).tensors)
 
 
-def bench(label: str, src: Path, mixes: list[str], threads: int, workdir: Path) -> None:
-    """Quantize ``src`` to each mix with both, print one line per mix."""
+def bench(label: str, src: Path, mixes: list[str], threads: int, repeat: int, workdir: Path) -> None:
+    """Quantize ``src`` to each mix with both, ``repeat`` times in alternating order; print one line per mix."""
+    import statistics
+
     from converter.quantize import quantize_gguf
     from tests.fixtures.llama import quantize_with_llama_cpp
 
     mw = n_weights(src) / 1e6
-    print(f"\n{label}: {src.name}, {mw:.1f} Mweights, {threads} thread(s)")
+    print(f"\n{label}: {src.name}, {mw:.1f} Mweights, {threads} thread(s), median of {repeat}")
     print(f"{'mix':7s} {'ours s':>7s} {'llama s':>7s} {'ours Mw/s':>9s} {'llama Mw/s':>10s} {'wall o/l':>8s} "
-          f"{'ours cpu':>8s} {'llama cpu':>9s} {'cpu o/l':>7s} {'identical':>9s}")
+          f"{'o/l range':>11s} {'ours cpu':>8s} {'llama cpu':>9s} {'cpu o/l':>7s} {'identical':>9s}")
     for mix in mixes:
         ours, ref = workdir / f"ours-{mix}.gguf", workdir / f"llama-{mix}.gguf"
-        stats: dict = {}
-        t0, c0 = time.perf_counter(), time.process_time()
-        quantize_gguf(src, ours, mix, threads=threads, stats=stats)
-        t_ours = time.perf_counter() - t0
-        c_ours = time.process_time() - c0 + stats["worker_cpu_s"]
-        t0, c0 = time.perf_counter(), time.process_time()
-        quantize_with_llama_cpp(src, ref, mix, threads=threads)
-        t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
+        runs: dict[str, list[tuple[float, float]]] = {"ours": [], "llama": []}
+        for r in range(repeat):
+            for who in ("ours", "llama") if r % 2 == 0 else ("llama", "ours"):  # the machine drifts: alternate
+                stats: dict = {}
+                t0, c0 = time.perf_counter(), time.process_time()
+                if who == "ours":
+                    quantize_gguf(src, ours, mix, threads=threads, stats=stats)
+                else:
+                    quantize_with_llama_cpp(src, ref, mix, threads=threads)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0 + stats.get("worker_cpu_s", 0.0)
+                runs[who].append((wall, cpu))
         same = identical_blocks(ours, ref)
+        t_ours, t_ref = (statistics.median(w for w, _ in runs[k]) for k in ("ours", "llama"))
+        c_ours, c_ref = (statistics.median(c for _, c in runs[k]) for k in ("ours", "llama"))
+        ratios = [o[0] / r[0] for o, r in zip(runs["ours"], runs["llama"])]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
         print(f"{mix:7s} {t_ours:7.2f} {t_ref:7.2f} {mw / t_ours:9.2f} {mw / t_ref:10.2f} {t_ours / t_ref:8.2f} "
-              f"{c_ours:8.2f} {c_ref:9.2f} {c_ours / c_ref:7.2f} {same:9.6f}", flush=True)
+              f"{spread:>11s} {c_ours:8.2f} {c_ref:9.2f} {c_ours / c_ref:7.2f} {same:9.6f}", flush=True)
         ours.unlink()
         ref.unlink()
 
@@ -87,6 +100,7 @@ def bench(label: str, src: Path, mixes: list[str], threads: int, workdir: Path) 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each, in alternating order (medians printed)")
     ap.add_argument("--mixes", default=DEFAULT_MIXES)
     ap.add_argument("--models", default="synthetic,smollm2")
     ap.add_argument("--layers", type=int, default=4, help="layers of the synthetic model")
@@ -100,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
                 src = write_synthetic_llama(workdir / "synthetic-F32.gguf", n_layer=args.layers, n_embd=1024,
                                             n_ff=2816, n_head=16, n_head_kv=4, vocab=8192)
-                bench("synthetic Llama", src, mixes, args.threads, workdir)
+                bench("synthetic Llama", src, mixes, args.threads, args.repeat, workdir)
             elif model == "smollm2":
                 from tests.fixtures.smollm2 import f32_gguf
 
-                bench("SmolLM2-135M", f32_gguf(), mixes, args.threads, workdir)
+                bench("SmolLM2-135M", f32_gguf(), mixes, args.threads, args.repeat, workdir)
             else:
                 ap.error(f"unknown model {model!r}")
     return 0
