@@ -19,7 +19,7 @@ vector adds, which is both the C summation order and fast.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -145,10 +145,19 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
         return _first_absmax_search(x, axis)
     hi = x.max(axis=axis)
     lo = x.min(axis=axis)
+    if np.isnan(hi).any() or np.isnan(lo).any():
+        return _first_absmax_search(x, axis)
+    flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+    return first_absmax_from(hi, lo, lambda cols: flat[:, cols])
+
+
+def first_absmax_from(hi: np.ndarray, lo: np.ndarray,
+                      tied: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_absmax` from each block's maximum and minimum (no NaN). ``tied(cols)`` returns the weights
+    of the blocks ``cols`` (flat indices) position-first, ``(positions, len(cols))``: only where both signs reach
+    the largest magnitude is the index order needed."""
     neg_lo = -lo
     amax = np.maximum(hi, neg_lo)
-    if np.isnan(amax).any():
-        return _first_absmax_search(x, axis)
     amax += F32(0)                                        # C's amax starts at +0: never -0
     # max = hi where hi >= -lo, else lo; with everything finite that is amax carrying the sign of hi + lo (the
     # sign of a float sum is exact; hi + lo is +0 at a tie, which is resolved below). np.where costs ~10x more.
@@ -158,9 +167,8 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     tie = hi == neg_lo
     tie &= hi > 0
     if tie.any():
-        flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
         cols = np.nonzero(tie.reshape(-1))[0]
-        sub = flat[:, cols]
+        sub = tied(cols)
         first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)
         mx.reshape(-1)[cols] = sub[first, np.arange(cols.size)]
     mx *= amax > 0                                        # all-zero blocks: +0 (finite * 0 is a zero ...
