@@ -30,6 +30,19 @@ def small_jobs(monkeypatch):
     monkeypatch.setattr(q, "CHUNK_WEIGHTS", 1 << 14)
 
 
+def _workers_up_before_the_first_piece(monkeypatch):
+    """Make the pool wait for its workers, so that every piece goes to them."""
+    import converter.worker_pool as wp
+
+    started = wp.WarmingPool.__init__
+
+    def start_and_wait(self, n_workers):
+        started(self, n_workers)
+        self._ready.wait()
+
+    monkeypatch.setattr(wp.WarmingPool, "__init__", start_and_wait)
+
+
 def tensors_of(path):
     layout = read_gguf(path)
     data = path.read_bytes()
@@ -48,22 +61,12 @@ def test_serial_parallel_and_ladder_agree(src, tmp_path, small_jobs):
 def test_work_is_shared_between_this_process_and_the_workers(src, tmp_path, small_jobs, monkeypatch):
     """While the workers start, this process quantizes the first pieces itself; the rest goes to the workers.
     Which pieces run where depends on timing, the bytes never do."""
-    import converter.quantize as q
-
     serial = quantize_gguf(src, tmp_path / "q4km-1.gguf", "Q4_K_M", threads=1).read_bytes()
     stats: dict = {}
     assert quantize_gguf(src, tmp_path / "q4km-2.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
     assert stats["worker_cpu_s"] <= stats["quantize_cpu_s"]
 
-    import converter.worker_pool as wp
-
-    started = wp.WarmingPool.__init__
-
-    def start_and_wait(self, n_workers):
-        started(self, n_workers)
-        self._ready.wait()
-
-    monkeypatch.setattr(wp.WarmingPool, "__init__", start_and_wait)  # workers up before the first piece
+    _workers_up_before_the_first_piece(monkeypatch)
     stats = {}
     assert quantize_gguf(src, tmp_path / "q4km-3.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
     assert stats["worker_cpu_s"] == pytest.approx(stats["quantize_cpu_s"]) and stats["worker_cpu_s"] > 0
@@ -72,6 +75,18 @@ def test_work_is_shared_between_this_process_and_the_workers(src, tmp_path, smal
     ladder = quantize_ladder(src, {"Q4_K_M": tmp_path / "l1.gguf", "F32": tmp_path / "l2.gguf"}, threads=2)
     assert ladder[0].read_bytes() == serial
     assert tensors_of(ladder[1])[1] == tensors_of(src)[1]
+
+
+def test_results_come_back_where_workers_cannot_write_in_place(src, tmp_path, small_jobs, monkeypatch):
+    """Without positioned writes (Windows) the workers return their bytes and this process writes them."""
+    import converter.quantize as q
+
+    serial = quantize_gguf(src, tmp_path / "s.gguf", "Q4_K_M", threads=1).read_bytes()
+    monkeypatch.setattr(q, "CAN_WRITE_IN_PLACE", False)
+    _workers_up_before_the_first_piece(monkeypatch)
+    stats: dict = {}
+    assert quantize_gguf(src, tmp_path / "p.gguf", "Q4_K_M", threads=2, stats=stats).read_bytes() == serial
+    assert stats["worker_cpu_s"] > 0
 
 
 def test_worker_writes_in_place(tmp_path):
