@@ -2,8 +2,10 @@
 
 The quantizer copies a source file's metadata byte for byte (each key/value pair as it is stored, see
 :attr:`converter.gguf_in.GGUFFile.kv`), announces every output tensor's name, shape and type in the header, then
-streams the tensor data in the announced order. The layout follows ggml's own writer (gguf.cpp): version 3, key/value pairs, tensor infos with offsets relative to the
-data section, zero padding to the alignment after the header and after every tensor.
+streams the tensor data in the announced order (or lets other processes write pieces of it in place, see
+:meth:`GGUFStreamWriter.file_offset`). The layout follows ggml's own writer (gguf.cpp): version 3, key/value
+pairs, tensor infos with offsets relative to the data section, zero padding to the alignment after the header and
+after every tensor.
 """
 
 from __future__ import annotations
