@@ -19,7 +19,7 @@ vector adds, which is both the C summation order and fast.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -147,15 +147,19 @@ def first_absmax(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     lo = x.min(axis=axis)
     if np.isnan(hi).any() or np.isnan(lo).any():
         return _first_absmax_search(x, axis)
-    flat = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
-    return first_absmax_from(hi, lo, lambda cols: flat[:, cols])
+    return first_absmax_from(hi, lo, x, axis)
 
 
-def first_absmax_from(hi: np.ndarray, lo: np.ndarray,
-                      tied: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`first_absmax` from each block's maximum and minimum (no NaN). ``tied(cols)`` returns the weights
-    of the blocks ``cols`` (flat indices) position-first, ``(positions, len(cols))``: only where both signs reach
-    the largest magnitude is the index order needed."""
+def _blocks_of(x: np.ndarray, axis: int, cols: np.ndarray) -> np.ndarray:
+    """The elements of blocks ``cols`` (flat indices over the other axes) position-first: (x.shape[axis], k).
+    No copy of ``x`` where it is position-first or 2-D."""
+    return np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)[:, cols]
+
+
+def first_absmax_from(hi: np.ndarray, lo: np.ndarray, x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`first_absmax` of ``x`` along ``axis`` given each block's maximum ``hi`` and minimum ``lo`` (no NaN),
+    however they were found: ``x`` itself is read only where both signs reach the largest magnitude, the one
+    case where the index order decides."""
     neg_lo = -lo
     amax = np.maximum(hi, neg_lo)
     amax += F32(0)                                        # C's amax starts at +0: never -0
@@ -168,7 +172,7 @@ def first_absmax_from(hi: np.ndarray, lo: np.ndarray,
     tie &= hi > 0
     if tie.any():
         cols = np.nonzero(tie.reshape(-1))[0]
-        sub = tied(cols)
+        sub = _blocks_of(x, axis, cols)
         first = np.argmax(np.abs(sub) == amax.reshape(-1)[cols], axis=0)
         mx.reshape(-1)[cols] = sub[first, np.arange(cols.size)]
     mx *= amax > 0                                        # all-zero blocks: +0 (finite * 0 is a zero ...
@@ -190,19 +194,22 @@ def _first_absmax_search(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarr
 def seq_min(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """Minimum along ``axis`` like ``if (x[i] < min) min = x[i]`` from ``min = x[0]``: where the minimum is a
     zero, it is the first zero in index order, with its sign."""
-    return _first_zero_sign(x, x.min(axis=axis), axis)
+    return first_zero_sign(x, x.min(axis=axis), axis)
 
 
 def seq_max(x: np.ndarray, axis: int = 0) -> np.ndarray:
     """Maximum along ``axis`` like ``if (x[i] > max) max = x[i]``, signed zeros as in :func:`seq_min`."""
-    return _first_zero_sign(x, x.max(axis=axis), axis)
+    return first_zero_sign(x, x.max(axis=axis), axis)
 
 
-def _first_zero_sign(x: np.ndarray, extreme: np.ndarray, axis: int) -> np.ndarray:
-    zero = extreme == 0
-    if zero.any():
-        first = np.expand_dims(np.argmax(x == 0, axis=axis), axis)
-        extreme = np.where(zero, np.take_along_axis(x, first, axis).squeeze(axis), extreme)
+def first_zero_sign(x: np.ndarray, extreme: np.ndarray, axis: int) -> np.ndarray:
+    """``extreme`` (the blocks' minima or maxima along ``axis``, however found) with every zero replaced by the
+    first zero of its block in index order, with its sign, as the C loops leave it. Only those blocks are read."""
+    zero = np.nonzero((extreme == 0).reshape(-1))[0]
+    if zero.size:
+        sub = _blocks_of(x, axis, zero)
+        extreme = extreme.copy()
+        extreme.reshape(-1)[zero] = sub[np.argmax(sub == 0, axis=0), np.arange(zero.size)]
     return extreme
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from . import register
 from .types import QType
 from . import quads
-from .common import F32, c_float_to_int, clip_ufunc, first_absmax_from, fp16, quantize_in_chunks, roundf, row_sigma2
+from .common import F32, c_float_to_int, clip_ufunc, first_absmax_from, first_zero_sign, fp16, quantize_in_chunks
+from .common import roundf, row_sigma2
 from .qx_search import make_qx_quants
 from .qkx_search import make_qkx
 
@@ -60,7 +61,7 @@ def _symmetric_ref(xs: np.ndarray, nmax: int):
     """q4_0/q5_0 ref on (n, 32) rows: d = max / -nmax, labels MIN(2*nmax-1, (int8_t)(x/d + nmax + 0.5)) in the
     quad layout."""
     Y = quads.to_quads(xs)
-    _, mx = first_absmax_from(*quads.extremes(Y), quads.rows_tied(xs))
+    _, mx = first_absmax_from(*quads.extremes(Y), xs, axis=1)
     d = mx / F32(-nmax)
     with np.errstate(all="ignore"):
         inv, finite = _inverse(d)
@@ -75,7 +76,7 @@ def _affine_ref(xs: np.ndarray, nmax: int):
     layout."""
     Y = quads.to_quads(xs)
     hi, lo = quads.extremes(Y)
-    mn, mx = quads.first_zero_sign(xs, lo), quads.first_zero_sign(xs, hi)
+    mn, mx = first_zero_sign(xs, lo, axis=1), first_zero_sign(xs, hi, axis=1)
     d = (mx - mn) / F32(nmax)
     with np.errstate(all="ignore"):
         inv, finite = _inverse(d)

@@ -4,13 +4,12 @@ Position-first ``(32, n)`` arrays make per-block reductions fast vector ops, but
 into it costs ~1 ns a weight, more than the rest of a Q8_0 or Q5_0 block. Moving 16-byte items instead (four
 floats as one ``complex128``) is ~3x cheaper and gives ``(8, n, 4)``: weight ``4r + k`` of block ``b`` at
 ``[r, b, k]``. Here it is kept flat as ``(8, 4n)``. Per-block maxima and minima are two vector reductions plus
-three element-wise steps, and elementwise work is unchanged. Packed bytes come back to rows with one 4-byte
-transpose (four positions per ``uint32``).
+three element-wise steps (where the order of the weights matters, for ties and signed zeros, the helpers in
+``common`` read those few blocks from the rows), and elementwise work is unchanged. Packed bytes come back to
+rows with one 4-byte transpose (four positions per ``uint32``).
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
@@ -40,22 +39,6 @@ def extremes(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo = Y.min(axis=0).reshape(-1, 4)
     return (np.maximum(np.maximum(hi[:, 0], hi[:, 1]), np.maximum(hi[:, 2], hi[:, 3])),
             np.minimum(np.minimum(lo[:, 0], lo[:, 1]), np.minimum(lo[:, 2], lo[:, 3])))
-
-
-def first_zero_sign(xs: np.ndarray, extreme: np.ndarray) -> np.ndarray:
-    """Where a block's extreme is a zero, the first zero of its row (index order, with its sign), as C's
-    ``if (x[i] < min) min = x[i]`` loop from ``min = x[0]`` leaves it."""
-    zero = (extreme == 0).nonzero()[0]
-    if zero.size:
-        rows = xs[zero]
-        extreme = extreme.copy()
-        extreme[zero] = rows[np.arange(zero.size), np.argmax(rows == 0, axis=1)]
-    return extreme
-
-
-def rows_tied(xs: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """For :func:`common.first_absmax_from`: the given blocks' weights position-first, from the rows."""
-    return lambda cols: xs[cols].T
 
 
 def byte_rows(q: np.ndarray) -> np.ndarray:
