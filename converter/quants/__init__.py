@@ -28,10 +28,12 @@ _DEQUANTIZERS: dict[int, DequantizeFn] = {}
 __all__ = ["QType", "block_size", "can_quantize", "dequantize", "quantize", "register", "row_bytes", "type_name"]
 
 
-def register(qtype: QType, quantize_fn: QuantizeFn, dequantize_fn: DequantizeFn) -> None:
-    """Register the (quantize, dequantize) pair for ``qtype``."""
+def register(qtype: QType, quantize_fn: QuantizeFn, dequantize_fn: Optional[DequantizeFn] = None) -> None:
+    """Register the quantizer for ``qtype`` and its dequantizer (None: the ``gguf`` package's, see
+    :func:`dequantize`)."""
     _QUANTIZERS[qtype] = quantize_fn
-    _DEQUANTIZERS[qtype] = dequantize_fn
+    if dequantize_fn is not None:
+        _DEQUANTIZERS[qtype] = dequantize_fn
 
 
 def row_bytes(qtype: int, n_per_row: int) -> int:

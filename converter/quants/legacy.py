@@ -165,15 +165,8 @@ def _register(qtype: QType, dtype: np.dtype, kernel) -> None:
         sigma2 = np.repeat(row_sigma2(rows, rows.shape[1]), rows.shape[1] // 32)
         return quantize_in_chunks(rows, imatrix, 32, dtype, kernel, CHUNK, per_block=sigma2)
 
-    def dequantize(raw: np.ndarray) -> np.ndarray:
-        from gguf import GGMLQuantizationType
-        from gguf.quants import dequantize as gguf_dequantize
-
-        blocks = raw.reshape(-1, dtype.itemsize)
-        return gguf_dequantize(blocks, GGMLQuantizationType(int(qtype))).astype(F32).reshape(-1)
-
     quantize.__doc__ = f"Rows (n_rows, k*32) float32 -> {qtype.name} bytes, as ggml_quantize_chunk writes them."
-    register(qtype, quantize, dequantize)
+    register(qtype, quantize)  # dequantized by gguf
 
 
 _register(QType.Q4_0, Q4_0, _symmetric_kernel(8))
