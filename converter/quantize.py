@@ -260,6 +260,15 @@ class _Piece:
         """Size of these rows in ``qtype``."""
         return tensor_nbytes((self.tensor.shape[0], self.n_rows), qtype)
 
+    def slots(self, writers: Sequence[GGUFStreamWriter], paths: Sequence[str]) -> tuple[FileSlot, ...]:
+        """Where each quantized output of this piece goes in its file (the job's targets, in order)."""
+        slots = []
+        for writer, path, qtype, copy in zip(writers, paths, self.types, self.copy):
+            if not copy:
+                rows_before = tensor_nbytes((self.tensor.shape[0], self.start), qtype)
+                slots.append(FileSlot(path, writer.file_offset(self.index, rows_before)))
+        return tuple(slots)
+
 
 def _pieces(ordered: Sequence[InputTensor], plans: Sequence[dict[str, T]], imatrix: dict[str, np.ndarray],
             allow_requantize: bool) -> Iterator[_Piece]:
@@ -336,11 +345,8 @@ def _stream(ordered, plans, imatrix, writers, paths, pool, n_workers, allow_requ
         executor = pool.executor() if pool is not None else None
         future = None
         if executor is not None and piece.job is not None:
-            job = piece.job
-            if CAN_WRITE_IN_PLACE:
-                job = dataclasses.replace(job, slots=tuple(
-                    FileSlot(path, writer.file_offset(piece.index, piece.start * piece.nbytes(qtype) // piece.n_rows))
-                    for writer, path, qtype, copy in zip(writers, paths, piece.types, piece.copy) if not copy))
+            job = dataclasses.replace(piece.job, slots=piece.slots(writers, paths)) if CAN_WRITE_IN_PLACE \
+                else piece.job
             future = executor.submit(run_job, job)
         pending.append((piece, future))
         if pool is not None and executor is None:
