@@ -218,9 +218,9 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
     and return the importance matrix. ``dataset`` names the text in the file's metadata."""
     import llama_cpp
 
-    from app.runtime.llama_log import install_log_handler
+    from app.runtime.llama_process import ensure_backend, free_handles
 
-    install_log_handler()
+    ensure_backend()
     if text is None:
         text, dataset = default_calibration_text(), dataset or DEFAULT_CALIBRATION_NAME
     ggml = _GGML()
@@ -228,7 +228,6 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
     # both ctypes callbacks stay referenced in this frame for as long as llama.cpp may call them
     eval_cb = llama_cpp.ggml_backend_sched_eval_callback(collector.callback)
     abort_cb = llama_cpp.ggml_abort_callback(lambda _data: bool(cancel is not None and cancel.cancelled))
-    llama_cpp.llama_backend_init()
     mparams = llama_cpp.llama_model_default_params()
     mparams.n_gpu_layers = n_gpu_layers
     model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
@@ -271,11 +270,7 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
                 raise ImatrixComputeError(f"llama_decode failed with {rc} on chunk {i + 1}", path=model_path)
             emit(progress, Progress("imatrix", i + 1, n_chunks, "chunks"))
     finally:
-        if batch is not None:
-            llama_cpp.llama_batch_free(batch)
-        if ctx:
-            llama_cpp.llama_free(ctx)
-        llama_cpp.llama_model_free(model)
+        free_handles(batch, ctx, model)
     entries = collector.result()
     if not entries:
         raise ImatrixComputeError("no matrix multiplication was observed (unsupported model?)", path=model_path)

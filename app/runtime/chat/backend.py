@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,26 +21,12 @@ from app.runtime.chat.settings import LoadSettings
 from app.runtime.fit.ggml_types import ggml_type
 from app.runtime.errors import ChatError, ModelFileError
 from app.runtime.chat.model_file import check_model_file
+from app.runtime.llama_process import ensure_backend, free_handles
 from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
 
 log = logging.getLogger(__name__)
 
-_backend_lock = threading.Lock()
-_backend_ready = False
 _FLASH = {"auto": -1, "off": 0, "on": 1}  # LLAMA_FLASH_ATTN_TYPE_*
-
-
-def _ensure_backend() -> None:
-    global _backend_ready
-    with _backend_lock:
-        if not _backend_ready:
-            import llama_cpp
-
-            from app.runtime.llama_log import install_log_handler
-
-            install_log_handler()
-            llama_cpp.llama_backend_init()
-            _backend_ready = True
 
 
 def _llama_errors() -> str:
@@ -78,7 +63,7 @@ class LlamaBackend:
         self.path = Path(path)
         self.settings = settings
         self.header = check_model_file(self.path)  # a bad file stops here, before llama.cpp can abort on it
-        _ensure_backend()
+        ensure_backend()
         import llama_cpp
 
         self._ll = llama_cpp
@@ -257,13 +242,5 @@ class LlamaBackend:
 
     def close(self) -> None:
         """Free the batch, context and model (idempotent)."""
-        ll = self._ll
-        if self.batch is not None:
-            ll.llama_batch_free(self.batch)
-            self.batch = None
-        if self.ctx:
-            ll.llama_free(self.ctx)
-        self.ctx = None
-        if self.model:
-            ll.llama_model_free(self.model)
-        self.model = None
+        free_handles(self.batch, self.ctx, self.model)
+        self.batch = self.ctx = self.model = None

@@ -23,7 +23,6 @@ from ..errors import EvalModelError, EvaluationError
 
 log = logging.getLogger(__name__)
 
-_backend_ready = False
 
 
 def scored_range(n_ctx: int) -> tuple[int, int]:
@@ -69,7 +68,7 @@ class ChunkRunner:
                  cancel: Optional[CancelToken] = None) -> None:
         import llama_cpp as L
 
-        from ..llama_log import install_log_handler
+        from ..llama_process import ensure_backend
 
         if n_ctx < 8:
             raise EvaluationError(f"context of {n_ctx} tokens is too small to evaluate (at least 8)")
@@ -78,11 +77,7 @@ class ChunkRunner:
         self.first, self.n_scored = scored_range(n_ctx)
         self._L = L
         self._model = self._ctx = self._batch = None
-        install_log_handler()
-        global _backend_ready
-        if not _backend_ready:
-            L.llama_backend_init()
-            _backend_ready = True
+        ensure_backend()
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
         self._model = L.llama_model_load_from_file(str(self.path).encode(), mparams)
@@ -165,16 +160,10 @@ class ChunkRunner:
 
     def close(self) -> None:
         """Free the batch, the context and the model (idempotent)."""
-        L = self._L
-        if self._batch is not None:
-            L.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            L.llama_free(self._ctx)
-        self._ctx = None
-        if self._model:
-            L.llama_model_free(self._model)
-        self._model = None
+        from ..llama_process import free_handles
+
+        free_handles(self._batch, self._ctx, self._model)
+        self._batch = self._ctx = self._model = None
 
     def __enter__(self) -> "ChunkRunner":
         return self
