@@ -28,7 +28,7 @@ from .errors import CheckpointError
 from .gguf_out import OutputTensor, write_general_metadata, write_gguf
 from .hf.checkpoint import open_checkpoint
 from .hf.config import load_config
-from .progress import CancelToken, ProgressCallback, check
+from .core.progress import CancelToken, ProgressCallback, check
 from .tokenizer import Vocab, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
 
     ``out_type`` is one of :data:`OUT_TYPES`. ``name`` overrides ``general.name``; ``source_repo`` ("org/model")
     records where the model came from. Raises ConverterError subclasses on bad input; a cancel raises
-    :class:`converter.progress.Cancelled`. Either way no output file is left.
+    :class:`converter.core.progress.Cancelled`. Either way no output file is left.
     """
     started = time.monotonic()
     key = out_type.lower()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .gguf_out import MetadataFn, OutputTensor, collect_metadata
-from .progress import CancelToken, ProgressCallback
+from .core.progress import CancelToken, ProgressCallback
 from .quantize import ImatrixArg, InputTensor, quantize_tensors
 from .recipes import Override
 

@@ -4,21 +4,18 @@ Every error inherits :class:`ConverterError` and also the built-in exception a c
 (``CheckpointError`` is an ``OSError`` too, ``UnsupportedArchitectureError`` a ``ValueError``), carries structured
 fields, and reads as a one-line message that names the file and the problem.
 
-Cancellation is not an error: see :class:`converter.progress.Cancelled`.
+Cancellation is not an error: see :class:`converter.core.progress.Cancelled`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .core.errors import KompaktError
 
-class ConverterError(Exception):
+
+class ConverterError(KompaktError):
     """Base of every error the converter raises on purpose."""
-
-    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self.detail = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
 
 class CheckpointError(ConverterError, OSError):

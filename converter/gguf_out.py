@@ -28,7 +28,7 @@ from .atomic import atomic_output
 from .errors import OutputError
 from .gguf_in import KV, tensor_nbytes
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_str
-from .progress import CancelToken, Progress, ProgressCallback, check, emit
+from .core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from .errors import ConverterError, OutputError, QuantizationError
 from .gguf_in import KV, read_gguf, tensor_nbytes
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
-from .progress import CancelToken, Progress, ProgressCallback, check, emit
+from .core.progress import CancelToken, Progress, ProgressCallback, check, emit
 from .quants.types import NOT_WEIGHTS
 from .quant_worker import CAN_WRITE_IN_PLACE, ArrayRows, FileRows, FileSlot, Job, release_maps, run_job
 from .quant_worker import tune_allocator

@@ -8,9 +8,9 @@ import sys
 import time
 from typing import Callable, Iterator, TextIO
 
-from converter.errors import ConverterError
-from app.runtime.units import human_bytes, human_duration  # noqa: F401 - re-exported for the commands
-from converter.progress import CancelToken, Cancelled, Progress
+from converter.core.errors import KompaktError
+from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the commands
+from converter.core.progress import CancelToken, Cancelled, Progress
 
 
 def _rate(p: Progress) -> str:
@@ -88,13 +88,14 @@ def ctrl_c_cancels() -> Iterator[CancelToken]:
 def run_job(job: Callable[[], int]) -> int:
     """Run ``job`` and turn expected failures into a one-line message and a non-zero exit code.
 
-    ``ConverterError`` and ``OSError`` print ``kompakt: error: <message>`` and return 1; a cancel returns 130.
+    Kompakt's own errors, ``OSError`` and ``ValueError`` print ``kompakt: error: <message>`` and return 1; a
+    cancel returns 130.
     """
     try:
         return job()
     except Cancelled:
         print("kompakt: cancelled", file=sys.stderr)
         return 130
-    except (ConverterError, OSError, ValueError) as exc:
+    except (KompaktError, OSError, ValueError) as exc:
         print(f"kompakt: error: {exc}", file=sys.stderr)
         return 1

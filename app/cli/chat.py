@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from app.cli._console import ProgressLine, ctrl_c_cancels
     from app.runtime.chat import ChatWorker
     from app.runtime.errors import KompaktRuntimeError
-    from converter.progress import Cancelled
+    from converter.core.progress import Cancelled
 
     worker = ChatWorker()
     try:

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     def job() -> int:
         from app.runtime.hub import download_model
-        from converter.progress import Cancelled
+        from converter.core.progress import Cancelled
 
         source = resolve_source(args.repo)
         if not isinstance(source, HubRepo):

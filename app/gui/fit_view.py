@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
-from app.gui import fitting
+from app.runtime.workflows import fitting
 from app.gui.fit_bar import FitBar, bars_from_estimate
 from app.gui.widgets import heading, hint
 from app.gui.workers import Worker

@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                QVBoxLayout, QWidget)
 
-from app.gui import fitting
-from app.gui.model_scan import ModelEntry, scan_models
+from app.runtime.workflows import fitting
+from app.runtime.workflows.model_scan import ModelEntry, scan_models
 from app.gui.widgets import heading, hint, human_bytes, item
 from app.gui.workers import Worker
 
@@ -19,7 +19,7 @@ COLUMNS = ("Name", "Type", "Size", "Fits", "Location")
 
 def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, n_ctx: int, *, progress, cancel
                       ) -> list[tuple[ModelEntry, Optional[str]]]:
-    from converter.progress import Progress, check
+    from converter.core.progress import Progress, check
 
     entries = scan_models(models_dir, hf_cache)
     out = []

@@ -8,7 +8,7 @@ from typing import Optional
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from app.gui.widgets import human_bytes, human_duration
-from converter.progress import Progress
+from converter.core.progress import Progress
 
 
 def _amount(value: float, unit: str) -> str:

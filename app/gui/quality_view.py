@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QPushButton,
                                QSlider, QTableWidget, QVBoxLayout, QWidget)
 
-from app.gui import fitting
+from app.runtime.workflows import fitting
 from app.gui.progress_view import ProgressView
 from app.gui.widgets import heading, hint, human_bytes, item
 from app.gui.workers import Worker

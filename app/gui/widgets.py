@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
-from app.runtime.units import human_bytes, human_duration  # noqa: F401 - re-exported for the views
+from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the views
 
 
 def app_icon() -> QIcon:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from converter.progress import CancelToken, Cancelled, Progress
+from converter.core.progress import CancelToken, Cancelled, Progress
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Worker(QObject):
     honour a cancel between steps of the caller's own making).
     """
 
-    progress = Signal(object)  # converter.progress.Progress (or a subclass), throttled
+    progress = Signal(object)  # converter.core.progress.Progress (or a subclass), throttled
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal()

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from converter.core.errors import KompaktError
 
-class KompaktRuntimeError(Exception):
+
+class KompaktRuntimeError(KompaktError):
     """Base of every error the runtime services raise on purpose."""
-
-    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        self.detail = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
 
 
 class ChatError(KompaktRuntimeError, RuntimeError):

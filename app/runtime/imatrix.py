@@ -23,7 +23,7 @@ import numpy as np
 
 from converter.errors import ConverterError
 from converter.imatrix import ImatrixEntry, ImportanceMatrix
-from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
+from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
 
 log = logging.getLogger(__name__)
 

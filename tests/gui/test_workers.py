@@ -5,7 +5,7 @@ import time
 import pytest
 
 from app.gui.workers import Worker, live_workers, stop_all
-from converter.progress import Progress, check
+from converter.core.progress import Progress, check
 
 
 def _count(n, *, progress, cancel, sleep=0.0):

@@ -5,7 +5,7 @@ import pytest
 from app.runtime.chat import ChatSession, LoadSettings, SamplingSettings
 from app.runtime.conversations import Conversation, Message, load_conversation, save_conversation
 from app.runtime.errors import ContextFullError
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from app.runtime.chat import ChatSession, ChatWorker, LoadSettings, SamplingSettings
 from app.runtime.errors import ChatError, ModelFileError
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 from tests.fixtures.broken_gguf import truncate, write_minimal_gguf
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 
 pytestmark = pytest.mark.integration
 

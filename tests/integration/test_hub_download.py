@@ -13,7 +13,7 @@ from app.runtime.errors import (HubAuthError, HubDiskSpaceError, HubNotFoundErro
 from app.runtime.hub import RetryPolicy, download_model, local_snapshot
 from app.runtime.hub import transfer
 from app.runtime.paths import hf_hub_cache
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
 from tests.fixtures.hub_repos import llama_only_registry, sha256, tiny_repo  # noqa: F401 - fixture
 

@@ -183,7 +183,7 @@ def test_one_pass_convert_equals_convert_then_llama_quantize(smollm2_hf, tmp_pat
 
 def test_cancel_while_computing_an_imatrix(small_f32):
     from app.runtime.imatrix import compute_imatrix
-    from converter.progress import CancelToken, Cancelled
+    from converter.core.progress import CancelToken, Cancelled
 
     token = CancelToken()
 

@@ -12,7 +12,7 @@ from converter.convert import convert
 from converter.errors import OutputError
 from converter.gguf_in import read_gguf, read_tensor_bytes
 from converter.hf import open_checkpoint
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 from tests.fixtures.tiny_llama import build_tiny_llama
 
 

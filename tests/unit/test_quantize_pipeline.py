@@ -10,7 +10,7 @@ from converter import quants
 from converter.errors import QuantizationError
 from converter.gguf_in import read_gguf
 from converter.gguf_stream import encode_kv
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 

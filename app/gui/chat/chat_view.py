@@ -22,7 +22,7 @@ from app.gui.chat.panels import LoadPanel, SamplingPanel
 from app.gui.chat.transcript import Transcript
 from app.gui.widgets import heading, hint
 from app.gui.workers import Worker, error_message
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class ChatView(QWidget):
             return
         self.model_path = path
         self.model_label.setText(f"<b>{Path(path).name}</b> — estimating memory…")
-        from app.gui import fitting
+        from app.runtime.workflows import fitting
 
         def estimate(*, progress, cancel):  # noqa: ARG001
             spec = fitting.load_spec(path)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPus
                                QVBoxLayout, QWidget)
 
 from app.gui.widgets import heading, hint, human_bytes, item
-from app.gui.wizard.pipeline import PlanResult
+from app.runtime.workflows.pipeline import PlanResult
 
 COLUMNS = ("Type", "File", "Size", "Mean KL", "Same top token", "Perplexity")
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from app.gui.progress_view import ProgressView
 from app.gui.widgets import heading, hint
-from app.gui.wizard.pipeline import PlanResult, QuantizePlan, run_plan
+from app.runtime.workflows.pipeline import PlanResult, QuantizePlan, run_plan
 from app.gui.workers import Worker
 
 
@@ -44,7 +44,7 @@ class RunPage(QWidget):
 
     def start(self, plan: QuantizePlan) -> Worker:
         """Start the job; returns its worker."""
-        from app.gui.wizard.pipeline import output_paths
+        from app.runtime.workflows.pipeline import output_paths
 
         names = ", ".join(p.name for p in output_paths(plan).values())
         self.summary.setText(f"Writing {names} to {plan.out_dir}")
@@ -52,7 +52,7 @@ class RunPage(QWidget):
         self.message.setText("")
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel")
-        from app.gui.process_job import run_in_process
+        from app.runtime.workflows.process_job import run_in_process
 
         # a child process: nothing the converter does (tokenizer loading, imports) can hold this process's GIL
         worker = Worker(run_in_process, run_plan, plan, name="quantize")

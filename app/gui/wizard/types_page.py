@@ -9,10 +9,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
                                QPlainTextEdit, QPushButton, QTableWidget, QVBoxLayout, QWidget)
 
-from app.gui import fitting
+from app.runtime.workflows import fitting
 from app.gui.widgets import heading, hint, human_bytes, item
-from app.gui.wizard.options import OFFERED, QuantOption, estimate_options
-from app.gui.wizard.pipeline import TYPICAL_PPL_COST
+from app.runtime.workflows.options import OFFERED, QuantOption, estimate_options
+from app.runtime.workflows.pipeline import TYPICAL_PPL_COST
 from app.gui.workers import Worker
 
 COLUMNS = ("Type", "Weights", "Bits/weight", "Runs here", "Quality cost (typical)")

@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from app.gui.wizard.done_page import DonePage
-from app.gui.wizard.pipeline import QuantizePlan
+from app.runtime.workflows.pipeline import QuantizePlan
 from app.gui.wizard.run_page import RunPage
 from app.gui.wizard.source_page import SourcePage
 from app.gui.wizard.types_page import TypesPage
@@ -87,7 +87,7 @@ class QuantizeWizard(QWidget):
     def start(self) -> None:
         """Build the plan from the pages and run it."""
         plan = self.plan()
-        from app.gui.wizard.pipeline import output_paths
+        from app.runtime.workflows.pipeline import output_paths
 
         clash = [p.name for p in output_paths(plan).values() if p.exists()]
         if clash and QMessageBox.question(self, "Replace files?", "These files exist and will be replaced:\n"

@@ -22,7 +22,7 @@ from app.runtime.fit.ggml_types import ggml_type
 from app.runtime.errors import ChatError, ModelFileError
 from app.runtime.chat.model_file import check_model_file
 from app.runtime.llama_process import ensure_backend, free_handles
-from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
+from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
 
 log = logging.getLogger(__name__)
 

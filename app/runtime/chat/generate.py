@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from app.runtime.chat.backend import LlamaBackend
 from app.runtime.chat.settings import SamplingSettings
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 
 TokenCallback = Callable[[str], None]
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF

@@ -23,7 +23,7 @@ from app.runtime.chat.settings import LoadSettings, SamplingSettings
 from app.runtime.chat.template import ChatTemplate
 from app.runtime.conversations import Conversation, Message
 from app.runtime.errors import ChatError, ContextFullError
-from converter.progress import CancelToken, Cancelled, ProgressCallback
+from converter.core.progress import CancelToken, Cancelled, ProgressCallback
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from app.runtime.chat.generate import Generation
 from app.runtime.chat.session import ChatSession
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
 from app.runtime.errors import ChatError
-from converter.progress import CancelToken, ProgressCallback
+from converter.core.progress import CancelToken, ProgressCallback
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

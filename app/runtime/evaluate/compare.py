@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from converter.progress import CancelToken, Progress, ProgressCallback, check, emit
+from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 from . import stats
 from ..errors import EvaluationError
@@ -107,7 +107,7 @@ def compare_models(base: str | Path, candidates: Sequence[str | Path], *,
 
     ``on_result`` is called with each :class:`CandidateResult` as soon as it is ready (the GUI fills its table
     row by row). Progress is reported in tokens over the whole job. Raises
-    :class:`~app.runtime.errors.EvaluationError` for bad input and :class:`~converter.progress.Cancelled` on cancel
+    :class:`~app.runtime.errors.EvaluationError` for bad input and :class:`~converter.core.progress.Cancelled` on cancel
     (finished base chunks stay cached).
     """
     text = text if isinstance(text, EvalText) else EvalText.load(text)

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 
 from ..errors import EvalModelError, EvaluationError
 

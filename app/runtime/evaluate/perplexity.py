@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from converter.progress import CancelToken, Progress, ProgressCallback, check, emit
+from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 from . import stats
 from .llama_runner import ChunkRunner
@@ -30,7 +30,7 @@ def measure_perplexity(model: str | Path, *, text: EvalText | str | Path | None 
     """Perplexity of ``model`` over ``n_chunks`` chunks of ``n_ctx`` tokens of ``text`` (default: bundled text).
 
     Raises :class:`~app.runtime.errors.EvaluationError` (or its ``EvalModelError``) for bad input and
-    :class:`~converter.progress.Cancelled` when ``cancel`` is set.
+    :class:`~converter.core.progress.Cancelled` when ``cancel`` is set.
     """
     text = text if isinstance(text, EvalText) else EvalText.load(text)
     check(cancel)

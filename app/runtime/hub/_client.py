@@ -28,7 +28,7 @@ from huggingface_hub.utils import build_hf_headers
 
 from app import __version__
 from app.runtime.errors import HubAuthError, HubError, HubNotFoundError, HubOfflineError, HubServerError
-from converter.progress import CancelToken, check
+from converter.core.progress import CancelToken, check
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from huggingface_hub.utils import WeakFileLock
 from app import __version__
 from app.runtime.errors import HubDiskSpaceError, HubError, HubOfflineError, UnsupportedModelError
 from app.runtime.paths import hf_hub_cache
-from converter.progress import CancelToken, ProgressCallback, check
+from converter.core.progress import CancelToken, ProgressCallback, check
 
 from . import cache as hubcache
 from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, hf_headers, is_offline, require_online, with_retries

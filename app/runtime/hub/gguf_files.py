@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 from ._client import DEFAULT_RETRY, RetryPolicy
 from .info import RepoFile, model_info

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from app.runtime.errors import HubAuthError, HubNotFoundError
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, require_online, with_retries
 from .remote_files import fetch_json

@@ -9,7 +9,7 @@ from huggingface_hub import hf_hub_url
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from app.runtime.errors import HubError
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, endpoint, hf_headers, require_online, with_retries
 

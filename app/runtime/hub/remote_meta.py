@@ -13,7 +13,7 @@ import struct
 from typing import Optional
 
 from app.runtime.errors import HubError, HubNotFoundError
-from converter.progress import CancelToken, check
+from converter.core.progress import CancelToken, check
 
 from ._client import DEFAULT_RETRY, RetryPolicy
 from .remote_files import fetch_json, read_range

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 from app.runtime.errors import HubError
-from converter.progress import CancelToken
+from converter.core.progress import CancelToken
 
 from ._client import DEFAULT_RETRY, RetryPolicy, api, require_online, with_retries
 from .info import license_of, parameters_of, support_of

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from app.runtime.errors import HubDiskSpaceError, HubError, HubIntegrityError, HubOfflineError, HubServerError
-from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback, check, emit
+from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, check, emit
 
 from ._client import TIMEOUT, RetryPolicy, short_reason, is_retryable, sleep, translate
 

@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from app.gui import fitting
-from converter.progress import CancelToken, Progress, ProgressCallback, check, emit
+from app.runtime.workflows import fitting
+from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
 

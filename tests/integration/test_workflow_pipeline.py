@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.gui.wizard.pipeline import QuantizePlan, output_paths, run_plan
+from app.runtime.workflows.pipeline import QuantizePlan, output_paths, run_plan
 from app.runtime import paths
 from app.runtime.sources import LocalFolder, LocalGGUF
 from converter.gguf_in import read_gguf
-from converter.progress import CancelToken, Cancelled
+from converter.core.progress import CancelToken, Cancelled
 
 CALIBRATION = "The quick brown fox jumps over the lazy dog. " * 40
 

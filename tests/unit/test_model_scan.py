@@ -1,10 +1,10 @@
-"""app.gui.model_scan: GGUFs in the models folder and checkpoints in a Hugging Face cache layout."""
+"""app.runtime.workflows.model_scan: GGUFs in the models folder and checkpoints in a Hugging Face cache layout."""
 
 from __future__ import annotations
 
 import shutil
 
-from app.gui.model_scan import file_type_name, scan_models
+from app.runtime.workflows.model_scan import file_type_name, scan_models
 
 
 def test_scan_finds_gguf_and_cached_checkpoint(tmp_path, smollm2_gguf):

@@ -15,7 +15,8 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from converter.progress import CancelToken, Cancelled, Progress, ProgressCallback
+from converter.core.messages import one_line
+from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback
 
 _INTERVAL = 0.05  # seconds between progress reports sent by the child
 
@@ -48,7 +49,7 @@ def _child(fn: Callable[..., Any], args: tuple, kwargs: dict, out: Any, cancel_f
     except Cancelled:
         out.put(("cancelled", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as one line
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = one_line(exc)
         out.put(("error", text))
     else:
         out.put(("ok", result))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from converter.progress import CancelToken, Progress, ProgressCallback, check, emit
+from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def _via_f16(folder: Path, result: PlanResult, plan: QuantizePlan, progress, can
 
 def _measure(result: PlanResult, base: Path, plan: QuantizePlan, progress, cancel) -> None:
     """Compare each output with ``base`` (KL divergence, perplexity); failures are reported, not raised."""
-    from converter.progress import Cancelled
+    from converter.core.progress import Cancelled
 
     try:
         from app.runtime.evaluate import compare_models
