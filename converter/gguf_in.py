@@ -13,11 +13,12 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import gguf
 import numpy as np
 
+from .core.quant_types import QType
 from .errors import GGUFError
 from .gguf_values import VT, Cursor, LazyStrings, Metadata
 
@@ -39,7 +40,7 @@ class GGUFTensorInfo:
 
     name: str
     ne: tuple[int, ...]
-    qtype: gguf.GGMLQuantizationType
+    qtype: QType
     offset: int  # absolute position of the data in the file
     nbytes: int
 
@@ -84,15 +85,6 @@ class GGUFFile:
     @property
     def tensor_bytes(self) -> int:
         return sum(t.nbytes for t in self.tensors)
-
-
-def tensor_nbytes(ne: Sequence[int], qtype: gguf.GGMLQuantizationType) -> int:
-    """Bytes a tensor of GGML-order shape ``ne`` takes in ``qtype``."""
-    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    n = 1
-    for d in ne:
-        n *= int(d)
-    return n // block * type_size
 
 
 def read_gguf(path: str | Path) -> GGUFFile:
@@ -168,13 +160,13 @@ def _check_tensors(c: Cursor, raw, data_offset: int, alignment: int) -> list[GGU
             raise c.fail(f"duplicate tensor name {name!r}")
         seen.add(name)
         try:
-            qtype = gguf.GGMLQuantizationType(type_id)
-            block = gguf.GGML_QUANT_SIZES[qtype][0]
-        except (ValueError, KeyError):
+            qtype = QType(type_id)
+            block = qtype.block_elements
+        except ValueError:
             raise c.fail(f"tensor {name!r} has unknown type {type_id}") from None
         if any(d > 1 << 62 for d in ne) or ne[0] % block:
             raise c.fail(f"tensor {name!r}: invalid shape {list(ne)} for {qtype.name}")
-        nbytes = tensor_nbytes(ne, qtype)
+        nbytes = qtype.nbytes(ne)
         if offset % alignment:
             raise c.fail(f"tensor {name!r}: data offset {offset} is not aligned to {alignment}")
         if data_offset + offset + nbytes > c.size:

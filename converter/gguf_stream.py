@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Optional, Sequence
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValueType
+from gguf import GGUFValueType
 
+from .core.quant_types import QType
 from .errors import GGUFError
-from .gguf_in import GGUF_MAGIC, KV, tensor_nbytes
+from .gguf_in import GGUF_MAGIC, KV
 from .gguf_values import SCALARS
 
 GGUF_VERSION = 3
@@ -74,12 +75,12 @@ class OutTensor:
 
     name: str
     shape: tuple[int, ...]
-    type: GGMLQuantizationType
+    type: QType
 
     @property
     def nbytes(self) -> int:
         """Size of its data in bytes."""
-        return tensor_nbytes(self.shape, self.type)
+        return QType(self.type).nbytes(self.shape)
 
 
 class GGUFStreamWriter:

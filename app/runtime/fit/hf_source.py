@@ -3,7 +3,7 @@ target quantization. Only ``config.json`` and the safetensors headers are read (
 
 The converter's own pieces do the work, so the estimate describes the file ``kompakt convert`` would write: its
 checkpoint reader (local folders), its architecture classes (GGUF metadata, tensor names and shapes, generated
-tensors such as Llama 3's ``rope_freqs``) and its recipe (tensor types).
+tensors such as Llama 3's ``rope_freqs``) and its mix rules (tensor types).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any, Iterable, Sequence
 
 from converter.errors import CheckpointError
 
-from .ggml_types import ggml_type
 from .gguf_source import spec_from_metadata
 from .model import ModelSpec, TensorInfo
-from .recipe import tensor_types
+from .mix_types import tensor_types
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def _spec(config: dict[str, Any], checkpoint: Any, quant: str, source: str) -> M
     arch = get_architecture(config, source or None)
     planned = list(arch.tensor_plan(checkpoint))
     types = tensor_types(arch, planned, quant)
-    infos = [TensorInfo(p.name, ggml_type(types[p.name]), tuple(reversed(p.shape))) for p in planned]
+    infos = [TensorInfo(p.name, types[p.name], tuple(reversed(p.shape))) for p in planned]
     try:
         return spec_from_metadata(_converter_metadata(arch), infos, source=source)
     except (ValueError, KeyError, TypeError) as exc:

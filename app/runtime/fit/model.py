@@ -11,9 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from gguf.constants import GGMLQuantizationType
-
-from .ggml_types import nbytes
+from converter.core.quant_types import QType
 
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 
@@ -28,14 +26,14 @@ class TensorInfo:
     """One weight tensor: GGUF name, ggml type, ggml shape, and its byte offset in the GGUF file if known."""
 
     name: str
-    type: GGMLQuantizationType
+    type: QType
     shape: tuple[int, ...]
     offset: int | None = None
 
     @property
     def nbytes(self) -> int:
         """Bytes of the tensor data (``ggml_nbytes``)."""
-        return nbytes(self.type, self.shape)
+        return QType(self.type).nbytes(self.shape)
 
     @property
     def layer(self) -> int | None:

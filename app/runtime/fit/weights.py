@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from converter.core.quant_types import QType, pad
+
 from .devices import GpuDevice, Machine
-from .ggml_types import is_quantized, pad, row_size
 from .model import ModelSpec, TensorInfo
 
 CPU_ALIGNMENT = 32
@@ -89,8 +90,8 @@ def gpu_alloc_size(t: TensorInfo, gpu: GpuDevice) -> int:
     """Bytes a GPU backend allocates for ``t`` (``get_alloc_size``), before alignment."""
     size = t.nbytes
     rp = gpu.row_padding
-    if rp and is_quantized(t.type) and t.shape[0] % rp:
-        size += row_size(t.type, rp - t.shape[0] % rp)
+    if rp and QType(t.type).is_quantized and t.shape[0] % rp:
+        size += QType(t.type).row_bytes(rp - t.shape[0] % rp)
     return size
 
 
