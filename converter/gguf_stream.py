@@ -1,7 +1,7 @@
 """Write a GGUF file tensor by tensor with a header that is known up front.
 
 The quantizer copies a source file's metadata byte for byte (each key/value pair as it is stored, see
-:attr:`converter.gguf_in.GGUFFile.kv`), announces every output tensor's name, shape and type in the header, then
+:attr:`converter.gguf_in.GGUFHeader.kv`), announces every output tensor's name, shape and type in the header, then
 streams the tensor data in the announced order (or lets other processes write pieces of it in place, see
 :meth:`GGUFStreamWriter.file_offset`). The layout follows ggml's own writer (gguf.cpp): version 3, key/value
 pairs, tensor infos with offsets relative to the data section, zero padding to the alignment after the header and

@@ -8,7 +8,7 @@ from app.runtime.fit.compute import compute_buffers, layer_peak, mask_bytes, out
 from app.runtime.fit.context import ContextParams
 from app.runtime.fit.devices import GpuDevice, Machine
 from app.runtime.fit.kv_cache import kv_bytes, layer_cells
-from app.runtime.fit.model import ModelSpec, TensorInfo, swa_layers_from_pattern
+from app.runtime.fit.model import ModelSpec, WeightTensor, swa_layers_from_pattern
 from app.runtime.fit.weights import gpu_alloc_size, layer_devices, repacked, tensor_placement, weight_buffers
 from converter.core.quant_types import QType as T
 from converter.core.quant_types import pad
@@ -130,7 +130,7 @@ def test_layer_devices_output_first():
 
 
 def _t(name, typ, shape, offset=None):
-    return TensorInfo(name, typ, shape, offset)
+    return WeightTensor(name, typ, shape, offset)
 
 
 def test_repack_rules():

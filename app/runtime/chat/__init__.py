@@ -7,7 +7,7 @@
   backend.py wraps llama.cpp's low-level API; generate.py is the token loop.
 """
 
-from app.runtime.chat.backend import ModelInfo
+from app.runtime.chat.backend import LoadedModelInfo
 from app.runtime.chat.generate import Generation, GenerationStats
 from app.runtime.chat.session import ChatSession
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
@@ -15,4 +15,4 @@ from app.runtime.chat.template import ChatTemplate
 from app.runtime.chat.worker import ChatWorker, ReplyStream
 
 __all__ = ["ChatSession", "ChatTemplate", "ChatWorker", "Generation", "GenerationStats", "LoadSettings",
-           "ModelInfo", "ReplyStream", "SamplingSettings"]
+           "LoadedModelInfo", "ReplyStream", "SamplingSettings"]

@@ -40,7 +40,7 @@ def _llama_errors() -> str:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class LoadedModelInfo:
     """Facts about a loaded model."""
 
     path: Path
@@ -117,14 +117,14 @@ class LlamaBackend:
                             f"flash attention {s.flash_attn}): {why}")
 
     # --- facts -------------------------------------------------------------------------------------------------
-    def info(self) -> ModelInfo:
+    def info(self) -> LoadedModelInfo:
         """Description, parameter count, size and context sizes of the loaded model."""
         ll = self._ll
         buf = ctypes.create_string_buffer(256)
         ll.llama_model_desc(self.model, buf, len(buf))
-        return ModelInfo(self.path, buf.value.decode("utf-8", "replace"), int(ll.llama_model_n_params(self.model)),
-                         int(ll.llama_model_size(self.model)), int(ll.llama_model_n_ctx_train(self.model)),
-                         self.n_ctx, self.n_vocab)
+        return LoadedModelInfo(self.path, buf.value.decode("utf-8", "replace"),
+                               int(ll.llama_model_n_params(self.model)), int(ll.llama_model_size(self.model)),
+                               int(ll.llama_model_n_ctx_train(self.model)), self.n_ctx, self.n_vocab)
 
     def chat_template_source(self) -> str | None:
         """The model's ``tokenizer.chat_template`` (None if it has none)."""

@@ -16,13 +16,13 @@ from converter.core.quant_types import DEFAULT_MIX
 
 from .context import ContextParams
 from .devices import GpuDevice, Machine
-from .estimate import DeviceUsage, Estimate, estimate
-from .model import ModelSpec, TensorInfo
+from .estimate import DeviceUsage, MemoryEstimate, estimate
+from .model import ModelSpec, WeightTensor
 from .plan import CPU_ONLY, FITS_GPU, NO_FIT, PARTIAL, FitPlan, plan_fit
 
 __all__ = [
-    "CPU_ONLY", "FITS_GPU", "NO_FIT", "PARTIAL", "ContextParams", "DeviceUsage", "Estimate", "FitPlan",
-    "GpuDevice", "Machine", "ModelSpec", "TensorInfo", "estimate", "load_spec", "machine_from_hardware", "plan_fit",
+    "CPU_ONLY", "FITS_GPU", "NO_FIT", "PARTIAL", "ContextParams", "DeviceUsage", "MemoryEstimate", "FitPlan",
+    "GpuDevice", "Machine", "ModelSpec", "WeightTensor", "estimate", "load_spec", "machine_from_hardware", "plan_fit",
 ]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -22,7 +22,7 @@ OUTPUT_TENSORS = ("output.", "output_norm.", "cls.", "cls_out.", "cls_norm.", "d
 
 
 @dataclass(frozen=True)
-class TensorInfo:
+class WeightTensor:
     """One weight tensor: GGUF name, ggml type, ggml shape, and its byte offset in the GGUF file if known."""
 
     name: str
@@ -66,7 +66,7 @@ class ModelSpec:
     head_dim_k: list[int]
     head_dim_v: list[int]
     n_ff: list[int]
-    tensors: list[TensorInfo]
+    tensors: list[WeightTensor]
     n_ctx_train: int = 0
     n_swa: int = 0
     swa_layers: list[bool] = field(default_factory=list)
