@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                               description="Estimate the memory llama.cpp needs for MODEL (a GGUF file, a Hugging "
                                           "Face folder or a Hub repo id) and whether it fits this machine.")
     p.add_argument("model", metavar="MODEL", help="GGUF file, Hugging Face folder, or Hub repo id (owner/name)")
-    p.add_argument("--type", default=None, metavar="QUANT",
+    p.add_argument("--type", default=None, metavar="MIX",
                    help=f"target mix for a Hugging Face model (default {DEFAULT_MIX.name}; ignored for GGUF)")
     p.add_argument("--ctx", type=int, default=4096, help="context size in tokens (default 4096)")
     p.add_argument("--kv-type", choices=KV_CACHE_OFFERED, default="f16", help="KV cache type (K and V)")

@@ -13,12 +13,12 @@ from converter.archs import Architecture, PlannedTensor
 from converter.core.quant_types import QType, get_mix
 
 
-def tensor_types(arch: Architecture, planned: Sequence[PlannedTensor], quant: str) -> dict[str, QType]:
-    """GGUF tensor name -> ggml type in a ``quant`` conversion of ``planned`` (the architecture's tensor plan).
+def tensor_types(arch: Architecture, planned: Sequence[PlannedTensor], mix_name: str) -> dict[str, QType]:
+    """GGUF tensor name -> ggml type in a ``mix_name`` conversion of ``planned`` (the architecture's tensor plan).
 
     Raises ``converter.core.quant_types.UnknownTypeError`` (a ``ValueError``) for an unknown mix name.
     """
-    mix = get_mix(quant)
+    mix = get_mix(mix_name)
     if mix.direct:
         from converter.convert import tensor_type
 

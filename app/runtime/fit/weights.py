@@ -80,9 +80,9 @@ def is_matmul_weight(t: WeightTensor) -> bool:
     return len(t.shape) in (2, 3) and not any(s in t.name for s in _NOT_MATMUL) and t.role != "input"
 
 
-def repacked(t: WeightTensor, rules: dict[str, int]) -> bool:
+def repacked(t: WeightTensor, rules: dict[QType, int]) -> bool:
     """Whether the CPU backend would move this tensor into the CPU_REPACK buffer."""
-    need = rules.get(t.type.name)
+    need = rules.get(QType(t.type))
     return bool(need) and is_matmul_weight(t) and len(t.shape) >= 2 and t.shape[1] % need == 0
 
 
@@ -136,7 +136,7 @@ class _Group:
         return min(t.offset for t in ts), max(t.offset + t.nbytes for t in ts)
 
 
-def _groups(spec: ModelSpec, rules: dict[str, int]) -> list[_Group]:
+def _groups(spec: ModelSpec, rules: dict[QType, int]) -> list[_Group]:
     """Per-unit summaries (index n_layer = output layer, n_layer + 1 = input layer), cached on the spec."""
     key = ("weight-groups", id(spec.tensors), len(spec.tensors), tuple(sorted(rules.items())))
     cached = spec.cache.get(key)
