@@ -29,19 +29,10 @@ from .gguf_out import OutputTensor, write_general_metadata, write_gguf
 from .hf.checkpoint import open_checkpoint
 from .hf.config import load_config
 from .core.progress import CancelToken, ProgressCallback, check
+from .core.quant_types import MIXES, QType, get_mix
 from .tokenizer import Vocab, load_tokenizer
 
 log = logging.getLogger(__name__)
-
-Q = gguf.GGMLQuantizationType
-
-#: Output type name -> (GGUF file type, GGML type of the tensors that are not kept in float32).
-OUT_TYPES: dict[str, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
-    "f32": (gguf.LlamaFileType.ALL_F32, Q.F32),
-    "f16": (gguf.LlamaFileType.MOSTLY_F16, Q.F16),
-    "bf16": (gguf.LlamaFileType.MOSTLY_BF16, Q.BF16),
-    "q8_0": (gguf.LlamaFileType.MOSTLY_Q8_0, Q.Q8_0),
-}
 
 _ROWS_PER_CHUNK_VALUES = 1 << 22  # quantize about 4 Mi values between cancel checks
 
@@ -59,31 +50,31 @@ class ConvertResult:
     seconds: float
 
 
-def tensor_type(arch: Architecture, planned: PlannedTensor, default: gguf.GGMLQuantizationType
-                ) -> gguf.GGMLQuantizationType:
+def tensor_type(arch: Architecture, planned: PlannedTensor, default: QType
+                ) -> QType:
     """The GGML type ``planned`` is stored as when the file's main type is ``default``."""
-    if default == Q.F32 or arch.keeps_f32(planned.name, planned.shape):
-        return Q.F32
+    if default == QType.F32 or arch.keeps_f32(planned.name, planned.shape):
+        return QType.F32
     if not quants.can_quantize(default, planned.shape[-1]):
         log.warning("%s: rows of %d values do not fit %s blocks; storing F16", planned.name, planned.shape[-1],
                     default.name)
-        return Q.F16
+        return QType.F16
     return default
 
 
-def encode(planned: PlannedTensor, qtype: gguf.GGMLQuantizationType, cancel: Optional[CancelToken] = None
+def encode(planned: PlannedTensor, qtype: QType, cancel: Optional[CancelToken] = None
            ) -> np.ndarray:
     """Load ``planned`` and encode it as ``qtype``; block types are quantized in row groups between cancel checks."""
     data = planned.load()
     if tuple(data.shape) != tuple(planned.shape):
         raise CheckpointError(f"tensor {planned.name} has shape {data.shape}, expected {planned.shape}")
     rows = data.reshape(-1, data.shape[-1]) if data.ndim else data.reshape(1, 1)
-    if qtype == Q.F32:
+    if qtype == QType.F32:
         return np.ascontiguousarray(rows, dtype=np.float32)
-    if qtype == Q.F16:
+    if qtype == QType.F16:
         return rows.astype(np.float16)
     step = max(1, _ROWS_PER_CHUNK_VALUES // max(1, rows.shape[1]))
-    out = np.empty((rows.shape[0], quants.row_bytes(qtype, rows.shape[1])), dtype=np.uint8)
+    out = np.empty((rows.shape[0], QType(qtype).row_bytes(rows.shape[1])), dtype=np.uint8)
     for start in range(0, rows.shape[0], step):
         check(cancel)
         out[start:start + step] = quants.quantize(rows[start:start + step], qtype)
@@ -95,21 +86,23 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
             cancel: Optional[CancelToken] = None) -> ConvertResult:
     """Convert the Hugging Face checkpoint in ``model_dir`` to a GGUF file at ``out_path``.
 
-    ``out_type`` is one of :data:`OUT_TYPES`. ``name`` overrides ``general.name``; ``source_repo`` ("org/model")
-    records where the model came from. Raises ConverterError subclasses on bad input; a cancel raises
+    ``out_type`` names a mix of :data:`converter.core.quant_types.MIXES` (case-insensitive): the ``direct`` ones
+    (f32, f16, bf16, q8_0) are written here, the others by the quantizer from F32 tensors. ``name`` overrides
+    ``general.name``; ``source_repo`` ("org/model") records where the model came from. Raises ConverterError
+    subclasses on bad input (``UnknownTypeError`` for an unknown ``out_type``); a cancel raises
     :class:`converter.core.progress.Cancelled`. Either way no output file is left.
     """
     started = time.monotonic()
-    key = out_type.lower()
-    mix = None
-    if key not in OUT_TYPES:  # a quantization mix (Q4_K_M, ...): F32 tensors go straight into the quantizer
-        from .recipes import get_mix
-
+    mix: Optional[str] = None
+    out_mix = get_mix(out_type)
+    key = out_mix.name.lower()
+    if not out_mix.direct:  # a quantization mix (Q4_K_M, ...): F32 tensors go straight into the quantizer
         from .worker_pool import start_worker_server
 
-        mix = get_mix(out_type).name
+        mix = out_mix.name
+        out_mix = MIXES["F32"]
         start_worker_server()  # the quantizing workers' imports overlap with reading the checkpoint
-    ftype, default_qtype = OUT_TYPES["f32" if mix else key]
+    ftype, default_qtype = out_mix.ftype, out_mix.default
     model_dir = Path(model_dir)
     check_output_dir(out_path)  # before any long work
     config = load_config(model_dir)

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from .gguf_out import MetadataFn, OutputTensor, collect_metadata
 from .core.progress import CancelToken, ProgressCallback
 from .quantize import ImatrixArg, InputTensor, quantize_tensors
-from .recipes import Override
+from .mixes import Override
 
 
 def write_quantized(path: str | Path, arch: str, tensors: Sequence[OutputTensor], metadata: MetadataFn, mix: str,

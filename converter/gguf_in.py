@@ -3,7 +3,7 @@
 ``read_gguf(path)`` parses the header with bounds checks at every step (counts, string and array lengths, tensor
 dimensions, types, offsets, alignment, overlaps, data past the end of the file) and raises :class:`GGUFError`
 with a one-line message for anything truncated or malformed. Tensor data is not read; :func:`read_tensor_bytes`
-fetches one tensor's raw bytes on demand. Each key/value pair also keeps its stored bytes (:attr:`GGUFFile.kv`) so
+fetches one tensor's raw bytes on demand. Each key/value pair also keeps its stored bytes (:attr:`GGUFHeader.kv`) so
 the quantizer can copy metadata byte for byte, and long string arrays (vocabularies, merges) are only decoded when
 read (:class:`converter.gguf_values.Metadata`), which keeps a 49k-token header at a few tens of milliseconds.
 """
@@ -13,11 +13,12 @@ from __future__ import annotations
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import gguf
 import numpy as np
 
+from .core.quant_types import QType
 from .errors import GGUFError
 from .gguf_values import VT, Cursor, LazyStrings, Metadata
 
@@ -39,7 +40,7 @@ class GGUFTensorInfo:
 
     name: str
     ne: tuple[int, ...]
-    qtype: gguf.GGMLQuantizationType
+    qtype: QType
     offset: int  # absolute position of the data in the file
     nbytes: int
 
@@ -53,7 +54,7 @@ class GGUFTensorInfo:
 
 
 @dataclass
-class GGUFFile:
+class GGUFHeader:
     """A validated GGUF header."""
 
     path: Path
@@ -86,16 +87,7 @@ class GGUFFile:
         return sum(t.nbytes for t in self.tensors)
 
 
-def tensor_nbytes(ne: Sequence[int], qtype: gguf.GGMLQuantizationType) -> int:
-    """Bytes a tensor of GGML-order shape ``ne`` takes in ``qtype``."""
-    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
-    n = 1
-    for d in ne:
-        n *= int(d)
-    return n // block * type_size
-
-
-def read_gguf(path: str | Path) -> GGUFFile:
+def read_gguf(path: str | Path) -> GGUFHeader:
     """Parse and validate the header of the GGUF file ``path``; raise :class:`GGUFError` if it is malformed."""
     path = Path(path)
     try:
@@ -114,7 +106,7 @@ def read_gguf(path: str | Path) -> GGUFFile:
         raise GGUFError(f"cannot read: {exc.strerror or exc}", path=path) from exc
 
 
-def _parse(c: Cursor) -> GGUFFile:
+def _parse(c: Cursor) -> GGUFHeader:
     if c.size < 24 or c.read(4, "magic") != GGUF_MAGIC:
         raise c.fail("not a GGUF file (bad magic)")
     version = c.u32("version")
@@ -148,7 +140,7 @@ def _parse(c: Cursor) -> GGUFFile:
     raw = [_tensor_entry(c, i) for i in range(n_tensors)]
     data_offset = -(-c.pos // alignment) * alignment
     tensors = _check_tensors(c, raw, data_offset, alignment)
-    return GGUFFile(c.path, version, metadata, types, tensors, alignment, data_offset, c.size, kv=pairs)
+    return GGUFHeader(c.path, version, metadata, types, tensors, alignment, data_offset, c.size, kv=pairs)
 
 
 def _tensor_entry(c: Cursor, i: int) -> tuple[str, tuple[int, ...], int, int]:
@@ -168,13 +160,13 @@ def _check_tensors(c: Cursor, raw, data_offset: int, alignment: int) -> list[GGU
             raise c.fail(f"duplicate tensor name {name!r}")
         seen.add(name)
         try:
-            qtype = gguf.GGMLQuantizationType(type_id)
-            block = gguf.GGML_QUANT_SIZES[qtype][0]
-        except (ValueError, KeyError):
+            qtype = QType(type_id)
+            block = qtype.block_elements
+        except ValueError:
             raise c.fail(f"tensor {name!r} has unknown type {type_id}") from None
         if any(d > 1 << 62 for d in ne) or ne[0] % block:
             raise c.fail(f"tensor {name!r}: invalid shape {list(ne)} for {qtype.name}")
-        nbytes = tensor_nbytes(ne, qtype)
+        nbytes = qtype.nbytes(ne)
         if offset % alignment:
             raise c.fail(f"tensor {name!r}: data offset {offset} is not aligned to {alignment}")
         if data_offset + offset + nbytes > c.size:
@@ -190,7 +182,7 @@ def _check_tensors(c: Cursor, raw, data_offset: int, alignment: int) -> list[GGU
     return tensors
 
 
-def read_tensor_bytes(gf: GGUFFile, info: GGUFTensorInfo) -> np.ndarray:
+def read_tensor_bytes(gf: GGUFHeader, info: GGUFTensorInfo) -> np.ndarray:
     """The raw bytes of tensor ``info`` (uint8, one row per GGML row: shape ``(n_rows, row_bytes)``)."""
     rows = info.n_elements // info.ne[0] if info.ne[0] else 0
     with open(gf.path, "rb") as f:

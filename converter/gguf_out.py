@@ -26,9 +26,10 @@ import numpy as np
 
 from .atomic import atomic_output
 from .errors import OutputError
-from .gguf_in import KV, tensor_nbytes
+from .gguf_in import KV
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_str
 from .core.progress import CancelToken, Progress, ProgressCallback, check, emit
+from .core.quant_types import QType
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class OutputTensor:
 
     name: str
     shape: tuple[int, ...]
-    qtype: gguf.GGMLQuantizationType
+    qtype: QType
     produce: Callable[[], np.ndarray]
 
     @property
@@ -53,7 +54,7 @@ class OutputTensor:
     @property
     def nbytes(self) -> int:
         """Encoded size in bytes."""
-        return tensor_nbytes(self.ne, self.qtype)
+        return QType(self.qtype).nbytes(self.ne)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Write a GGUF file tensor by tensor with a header that is known up front.
 
 The quantizer copies a source file's metadata byte for byte (each key/value pair as it is stored, see
-:attr:`converter.gguf_in.GGUFFile.kv`), announces every output tensor's name, shape and type in the header, then
+:attr:`converter.gguf_in.GGUFHeader.kv`), announces every output tensor's name, shape and type in the header, then
 streams the tensor data in the announced order (or lets other processes write pieces of it in place, see
 :meth:`GGUFStreamWriter.file_offset`). The layout follows ggml's own writer (gguf.cpp): version 3, key/value
 pairs, tensor infos with offsets relative to the data section, zero padding to the alignment after the header and
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterable, Optional, Sequence
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValueType
+from gguf import GGUFValueType
 
+from .core.quant_types import QType
 from .errors import GGUFError
-from .gguf_in import GGUF_MAGIC, KV, tensor_nbytes
+from .gguf_in import GGUF_MAGIC, KV
 from .gguf_values import SCALARS
 
 GGUF_VERSION = 3
@@ -74,12 +75,12 @@ class OutTensor:
 
     name: str
     shape: tuple[int, ...]
-    type: GGMLQuantizationType
+    type: QType
 
     @property
     def nbytes(self) -> int:
         """Size of its data in bytes."""
-        return tensor_nbytes(self.shape, self.type)
+        return QType(self.type).nbytes(self.shape)
 
 
 class GGUFStreamWriter:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import quants
 from .errors import QuantizationError
-from .quants.types import NOT_WEIGHTS, QType
+from .core.quant_types import NOT_WEIGHTS, QType
 
 T = QType
 
@@ -90,7 +90,7 @@ class FileRows:
 
     def raw(self) -> np.ndarray:
         """The stored bytes of these rows (uint8, a view of the file map)."""
-        row = quants.row_bytes(self.type, self.n_per_row)
+        row = QType(self.type).row_bytes(self.n_per_row)
         mm = _MAPS.get(self.path)
         if mm is None:
             mm = _MAPS[self.path] = np.memmap(self.path, dtype=np.uint8, mode="r")
@@ -150,9 +150,9 @@ def to_float32(raw: np.ndarray, qtype: int, n_per_row: int,
     elif qtype == T.BF16:
         flat = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
     elif qtype in NOT_WEIGHTS:
-        raise QuantizationError(f"cannot convert a tensor of type {quants.type_name(qtype)}")
+        raise QuantizationError(f"cannot convert a tensor of type {QType.parse(qtype).name}")
     elif not allow_requantize:
-        raise QuantizationError(f"requantizing from type {quants.type_name(qtype)} is disabled "
+        raise QuantizationError(f"requantizing from type {QType.parse(qtype).name} is disabled "
                                 "(allow requantize to do it)")
     else:
         flat = quants.dequantize(raw, qtype, n_per_row)

@@ -25,23 +25,23 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValueType
+from gguf import GGUFValueType
 
 from .atomic import atomic_output
 from .errors import ConverterError, OutputError, QuantizationError
-from .gguf_in import KV, read_gguf, tensor_nbytes
+from .gguf_in import KV, read_gguf
 from .gguf_stream import GGUFStreamWriter, OutTensor, encode_kv
 from .imatrix import ImportanceMatrix, read_imatrix
 from .core.progress import CancelToken, Progress, ProgressCallback, check, emit
-from .quants.types import NOT_WEIGHTS
+from .core.quant_types import NOT_WEIGHTS, Mix, QType, get_mix
 from .quant_worker import CAN_WRITE_IN_PLACE, ArrayRows, FileRows, FileSlot, Job, release_maps, run_job
 from .quant_worker import tune_allocator
 from .worker_pool import start_worker_server, worker_pool
-from .recipes import Mix, ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
+from .mixes import MixModelParams, MixTensor, Override, plan_types, tensor_order_key
 
 log = logging.getLogger(__name__)
 
-T = GGMLQuantizationType
+T = QType
 QUANTIZATION_VERSION = 2  # GGML_QNT_VERSION
 _DROPPED_KEYS = {"general.quantization_version", "general.file_type", "split.no", "split.count",
                  "split.tensors.count"}
@@ -61,7 +61,7 @@ class InputTensor:
 
     name: str
     shape: tuple[int, ...]
-    type: GGMLQuantizationType
+    type: QType
     path: Optional[str] = None
     offset: int = 0
     load: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
@@ -115,7 +115,7 @@ class QuantPlan:
     """What a quantization would write: each tensor's type (in file order) and the tensor data size in bytes."""
 
     mix: Mix
-    types: dict[str, GGMLQuantizationType]
+    types: dict[str, QType]
     nbytes: int
 
 
@@ -128,18 +128,18 @@ def plan_gguf(src: str | os.PathLike, mixes: Sequence[str], *, overrides: Sequen
     tensors = [InputTensor(t.name, t.ne, t.qtype) for t in gf.tensors]
     ordered, plans = _plan(gf.metadata, tensors, mix_list, overrides, has_imatrix, pure)
     _check_inputs(ordered, plans, {}, allow_requantize)
-    return [QuantPlan(mix, types, sum(tensor_nbytes(t.shape, types[t.name]) for t in ordered))
+    return [QuantPlan(mix, types, sum(QType(types[t.name]).nbytes(t.shape) for t in ordered))
             for mix, types in zip(mix_list, plans)]
 
 
 def _plan(values: Mapping[str, object], tensors: Sequence[InputTensor], mixes: Sequence[Mix],
           overrides: Sequence[Override | str], has_imatrix: bool,
-          pure: bool) -> tuple[list[InputTensor], list[dict[str, GGMLQuantizationType]]]:
+          pure: bool) -> tuple[list[InputTensor], list[dict[str, QType]]]:
     """Tensors in llama.cpp's file order and, per mix, every tensor's type."""
     rules = [o if isinstance(o, Override) else Override.parse(o) for o in overrides]
-    model = ModelInfo.from_metadata(values)
+    model = MixModelParams.from_metadata(values)
     ordered = sorted(tensors, key=lambda t: tensor_order_key(t.name))
-    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in ordered]
+    infos = [MixTensor(t.name, tuple(t.shape), t.type) for t in ordered]
     return ordered, [plan_types(infos, m, model, overrides=rules, has_imatrix=has_imatrix, pure=pure)
                      for m in mixes]
 
@@ -258,14 +258,14 @@ class _Piece:
 
     def nbytes(self, qtype: T) -> int:
         """Size of these rows in ``qtype``."""
-        return tensor_nbytes((self.tensor.shape[0], self.n_rows), qtype)
+        return QType(qtype).nbytes((self.tensor.shape[0], self.n_rows))
 
     def slots(self, writers: Sequence[GGUFStreamWriter], paths: Sequence[str]) -> tuple[FileSlot, ...]:
         """Where each quantized output of this piece goes in its file (the job's targets, in order)."""
         slots = []
         for writer, path, qtype, copy in zip(writers, paths, self.types, self.copy):
             if not copy:
-                rows_before = tensor_nbytes((self.tensor.shape[0], self.start), qtype)
+                rows_before = QType(qtype).nbytes((self.tensor.shape[0], self.start))
                 slots.append(FileSlot(path, writer.file_offset(self.index, rows_before)))
         return tuple(slots)
 
@@ -304,7 +304,7 @@ def _stream(ordered, plans, imatrix, writers, paths, pool, n_workers, allow_requ
             cancel) -> dict[str, float]:
     """Quantize every piece (here or in the pool's workers) and write the outputs in order. ``paths``: the files
     the ``writers`` write, where workers put their results themselves (see :class:`FileSlot`)."""
-    total = sum(tensor_nbytes(t.shape, t.type) for t in ordered)
+    total = sum(QType(t.type).nbytes(t.shape) for t in ordered)
     done_bytes = 0
     pending: deque = deque()
     # Jobs in flight: small tensors (e.g. 576x192 attention matrices) make jobs of a few milliseconds, and each

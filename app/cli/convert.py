@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from converter.core.quant_types import MIXES
+
 from ._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
 
-TYPES = ("f32", "f16", "bf16", "q8_0")
-#: Quantization mixes written in one pass (F32 tensors fed straight to the quantizer, as llama-quantize would).
-MIXES = ("q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k", "q4_0", "q4_1",
-         "q5_0", "q5_1")
+#: The mixes the converter writes itself first, then those written in one pass (F32 tensors fed straight to the
+#: quantizer, as llama-quantize would).
+CHOICES = tuple(m.name.lower() for m in sorted(MIXES.values(), key=lambda m: not m.direct))
 
 
 def add_parser(subparsers) -> None:
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> None:
                                           "tokenizer files) to a GGUF file. Ctrl-C cancels and leaves no file.")
     p.add_argument("source", metavar="SRC", help="folder with config.json, *.safetensors and the tokenizer")
     p.add_argument("-o", "--output", required=True, metavar="OUT.gguf", help="GGUF file to write")
-    p.add_argument("-t", "--type", default="f16", type=str.lower, choices=TYPES + MIXES,
+    p.add_argument("-t", "--type", default="f16", type=str.lower, choices=CHOICES,
                    help="tensor type of the weights (default: f16; norms and 1-D tensors stay f32), or a "
                         "quantization mix such as q4_k_m")
     p.add_argument("--name", help="model name to record in general.name")

@@ -7,6 +7,8 @@ import json
 import re
 import sys
 
+from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 
 
@@ -34,10 +36,10 @@ def add_parser(subparsers) -> None:
                               description="Estimate the memory llama.cpp needs for MODEL (a GGUF file, a Hugging "
                                           "Face folder or a Hub repo id) and whether it fits this machine.")
     p.add_argument("model", metavar="MODEL", help="GGUF file, Hugging Face folder, or Hub repo id (owner/name)")
-    p.add_argument("--type", default=None, metavar="QUANT",
-                   help="target quantization for a Hugging Face model (default Q4_K_M; ignored for GGUF)")
+    p.add_argument("--type", default=None, metavar="MIX",
+                   help=f"target mix for a Hugging Face model (default {DEFAULT_MIX.name}; ignored for GGUF)")
     p.add_argument("--ctx", type=int, default=4096, help="context size in tokens (default 4096)")
-    p.add_argument("--kv-type", choices=["f16", "q8_0", "q4_0"], default="f16", help="KV cache type (K and V)")
+    p.add_argument("--kv-type", choices=KV_CACHE_OFFERED, default="f16", help="KV cache type (K and V)")
     p.add_argument("--flash-attn", choices=["on", "off"], default="off", help="flash attention (default off)")
     p.add_argument("--gpu-layers", type=_gpu_layers, default=None, metavar="N|auto",
                    help="layers to offload like llama.cpp's n_gpu_layers (default auto: as many as fit)")

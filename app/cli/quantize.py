@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from app.cli._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
+from converter.core.quant_types import MIXES, get_mix
 
 _BASE_SUFFIX = re.compile(r"[-_.](f32|f16|bf16|fp16|fp32)$", re.IGNORECASE)
 
@@ -22,8 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("output", type=Path, nargs="?", metavar="OUT",
                    help="output file, directory, or pattern with {type} (default: next to the input)")
     p.add_argument("-t", "--type", required=True, metavar="TYPE[,TYPE...]",
-                   help="mix(es): Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 Q4_0 Q4_1 "
-                        "Q5_0 Q5_1 F16 BF16 F32")
+                   help=f"mix(es): {' '.join(MIXES)}")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--imatrix", type=Path, metavar="FILE", help="importance matrix (GGUF or legacy .dat)")
     src.add_argument("--calibration", nargs="?", const="", metavar="TEXT_FILE",
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
             start_worker_server()  # the workers' imports overlap with this process's
         from converter.quantize import plan_gguf, quantize_ladder
-        from converter.recipes import Override, get_mix
+        from converter.mixes import Override
 
         mixes = [get_mix(m).name for m in args.type.split(",") if m.strip()]
         if len(set(mixes)) != len(mixes):

@@ -29,7 +29,7 @@ class DeviceBar:
 
 
 def bars_from_estimate(est) -> list[DeviceBar]:
-    """DeviceBars from an :class:`app.runtime.fit.Estimate` (output buffer counted with compute)."""
+    """DeviceBars from an :class:`app.runtime.fit.MemoryEstimate` (output buffer counted with compute)."""
     out = []
     for d in est.devices:
         name = "System RAM (CPU)" if d.kind == "cpu" else d.name

@@ -19,9 +19,8 @@ from app.runtime.workflows import fitting
 from app.gui.fit_bar import FitBar, bars_from_estimate
 from app.gui.widgets import heading, hint
 from app.gui.workers import Worker
+from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED, OFFERED_MIXES
 
-KV_TYPES = ("f16", "q8_0", "q4_0")
-QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
 
 
 class FitView(QWidget):
@@ -41,8 +40,9 @@ class FitView(QWidget):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.quant = QComboBox()
-        self.quant.addItems(QUANTS)
-        self.quant.setCurrentText(settings.default_quant if settings.default_quant in QUANTS else "Q4_K_M")
+        self.quant.addItems(OFFERED_MIXES)
+        self.quant.setCurrentText(settings.default_quant if settings.default_quant in OFFERED_MIXES
+                                  else DEFAULT_MIX.name)
         self.quant.currentTextChanged.connect(lambda _t: self.set_model(self.model_edit.text()))
 
         self.ctx_slider = QSlider(Qt.Orientation.Horizontal)
@@ -50,8 +50,9 @@ class FitView(QWidget):
         self.ctx_slider.setValue(max(8, min(17, settings.context_length.bit_length() - 1)))
         self.ctx_label = QLabel()
         self.kv_slider = QSlider(Qt.Orientation.Horizontal)
-        self.kv_slider.setRange(0, len(KV_TYPES) - 1)
-        self.kv_slider.setValue(KV_TYPES.index(settings.kv_type) if settings.kv_type in KV_TYPES else 0)
+        self.kv_slider.setRange(0, len(KV_CACHE_OFFERED) - 1)
+        self.kv_slider.setValue(KV_CACHE_OFFERED.index(settings.kv_type) if settings.kv_type in KV_CACHE_OFFERED
+                                else 0)
         self.kv_label = QLabel()
         self.gpu_slider = QSlider(Qt.Orientation.Horizontal)
         self.gpu_slider.setRange(0, 1)
@@ -105,7 +106,7 @@ class FitView(QWidget):
 
     def kv_type(self) -> str:
         """K/V cache type chosen."""
-        return KV_TYPES[self.kv_slider.value()]
+        return KV_CACHE_OFFERED[self.kv_slider.value()]
 
     def gpu_layers(self) -> int:
         """GPU layers chosen."""

@@ -9,8 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QWidget)
 
 from app.runtime import settings as st
-
-QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")
+from converter.core.quant_types import KV_CACHE_OFFERED, OFFERED_MIXES
 
 
 class SettingsDialog(QDialog):
@@ -40,14 +39,14 @@ class SettingsDialog(QDialog):
         self.threads.setRange(1, 512)
         self.threads.setValue(settings.threads)
         self.quant = QComboBox()
-        self.quant.addItems(QUANTS)
+        self.quant.addItems(OFFERED_MIXES)
         self.quant.setCurrentText(settings.default_quant)
         self.ctx = QSpinBox()
         self.ctx.setRange(256, 1 << 20)
         self.ctx.setSingleStep(1024)
         self.ctx.setValue(settings.context_length)
         self.kv = QComboBox()
-        self.kv.addItems(st.KV_TYPES)
+        self.kv.addItems(KV_CACHE_OFFERED)
         self.kv.setCurrentText(settings.kv_type)
         self.kl = QDoubleSpinBox()
         self.kl.setDecimals(4)

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from app.runtime import paths
+from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED, get_mix
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 FILE_NAME = "settings.json"
-KV_TYPES = ("f16", "q8_0", "q4_0")
 
 
 def default_threads() -> int:
@@ -44,7 +44,7 @@ class Settings:
 
     models_dir: str = ""
     threads: int = field(default_factory=default_threads)
-    default_quant: str = "Q4_K_M"
+    default_quant: str = DEFAULT_MIX.name
     context_length: int = 4096
     kv_type: str = "f16"
     gpu_layers: int = -1  # -1: as many as the estimator says fit
@@ -64,8 +64,8 @@ class Settings:
             raise ValueError("threads must be at least 1")
         if self.context_length < 64:
             raise ValueError("context_length must be at least 64 tokens")
-        if self.kv_type not in KV_TYPES:
-            raise ValueError(f"kv_type must be one of {', '.join(KV_TYPES)}")
+        if self.kv_type not in KV_CACHE_OFFERED:
+            raise ValueError(f"kv_type must be one of {', '.join(KV_CACHE_OFFERED)}")
         if not 0.0 <= self.temperature <= 5.0:
             raise ValueError("temperature must be between 0 and 5")
         if not 0.0 < self.top_p <= 1.0:
@@ -74,9 +74,7 @@ class Settings:
             raise ValueError("max_tokens must be at least 1")
         if self.kl_threshold <= 0:
             raise ValueError("kl_threshold must be positive")
-        from converter.recipes import get_mix
-
-        get_mix(self.default_quant)  # raises QuantizationError (a ValueError) for unknown names
+        get_mix(self.default_quant)  # raises UnknownTypeError (a ValueError) for unknown names
 
     def to_json(self) -> dict[str, Any]:
         """The document written to disk (with the schema version)."""

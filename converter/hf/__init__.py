@@ -2,6 +2,6 @@
 
 from .checkpoint import Checkpoint, open_checkpoint
 from .config import load_config
-from .safetensors import SafetensorsFile, TensorInfo
+from .safetensors import SafetensorsFile, SafetensorsTensor
 
-__all__ = ["Checkpoint", "SafetensorsFile", "TensorInfo", "load_config", "open_checkpoint"]
+__all__ = ["Checkpoint", "SafetensorsFile", "SafetensorsTensor", "load_config", "open_checkpoint"]

@@ -2,7 +2,7 @@
 
 ``open_checkpoint(model_dir)`` finds ``model.safetensors``, ``model.safetensors.index.json`` (sharded) or any other
 ``*.safetensors`` files, validates every header, and returns a :class:`Checkpoint` mapping tensor names to
-:class:`TensorInfo`. Tensor data is read only by :meth:`Checkpoint.load`, one tensor at a time.
+:class:`SafetensorsTensor`. Tensor data is read only by :meth:`Checkpoint.load`, one tensor at a time.
 
 PyTorch pickle checkpoints (``*.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``) are refused: unpickling can run code.
 """
@@ -16,16 +16,16 @@ import numpy as np
 
 from ..errors import CheckpointError
 from .config import read_json
-from .safetensors import SafetensorsFile, TensorInfo, load_tensor
+from .safetensors import SafetensorsFile, SafetensorsTensor, load_tensor
 
 INDEX_NAME = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 class Checkpoint:
-    """Tensor name -> :class:`TensorInfo` over all of a checkpoint's safetensors files, in a stable order."""
+    """Tensor name -> :class:`SafetensorsTensor` over all of a checkpoint's safetensors files, in a stable order."""
 
-    def __init__(self, model_dir: Path, files: list[Path], tensors: dict[str, TensorInfo]) -> None:
+    def __init__(self, model_dir: Path, files: list[Path], tensors: dict[str, SafetensorsTensor]) -> None:
         self.model_dir = model_dir
         self.files = files
         self.tensors = tensors
@@ -39,8 +39,8 @@ class Checkpoint:
     def __len__(self) -> int:
         return len(self.tensors)
 
-    def info(self, name: str) -> TensorInfo:
-        """The :class:`TensorInfo` of ``name``; :class:`CheckpointError` if the checkpoint lacks it."""
+    def info(self, name: str) -> SafetensorsTensor:
+        """The :class:`SafetensorsTensor` of ``name``; :class:`CheckpointError` if the checkpoint lacks it."""
         try:
             return self.tensors[name]
         except KeyError:
@@ -73,7 +73,7 @@ def open_checkpoint(model_dir: str | Path) -> Checkpoint:
                 f"only PyTorch pickle weights found ({', '.join(pickles[:3])}); they are not loaded because "
                 "unpickling can run arbitrary code; use a safetensors version of the model", path=model_dir)
         raise CheckpointError("no *.safetensors weights found", path=model_dir)
-    tensors: dict[str, TensorInfo] = {}
+    tensors: dict[str, SafetensorsTensor] = {}
     for path in files:
         shard = SafetensorsFile(path)
         for name in sorted(shard.tensors):
@@ -102,7 +102,7 @@ def _open_sharded(model_dir: Path, index: Path) -> Checkpoint:
             raise CheckpointError(f"shard {shard} listed in {INDEX_NAME} is missing", path=model_dir)
         shards[shard] = SafetensorsFile(path)
         files.append(path)
-    tensors: dict[str, TensorInfo] = {}
+    tensors: dict[str, SafetensorsTensor] = {}
     for shard in sorted(shards):
         for name in sorted(shards[shard].tensors):
             if weight_map.get(name) != shard:

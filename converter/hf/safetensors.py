@@ -41,7 +41,7 @@ _CHUNK_ELEMS = 1 << 22  # BF16 widening works on 4 Mi elements (8 MiB read buffe
 
 
 @dataclass(frozen=True)
-class TensorInfo:
+class SafetensorsTensor:
     """Where one tensor lives: its file, dtype, shape and absolute byte range."""
 
     name: str
@@ -58,7 +58,7 @@ class TensorInfo:
 
 
 class SafetensorsFile:
-    """One validated ``.safetensors`` file: ``tensors`` (name -> :class:`TensorInfo`), ``metadata`` and ``load``."""
+    """One validated ``.safetensors`` file: ``tensors`` (name -> :class:`SafetensorsTensor`), ``metadata``, ``load``."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -75,7 +75,7 @@ class SafetensorsFile:
         return load_tensor(self.tensors[name])
 
 
-def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+def read_header(path: Path) -> tuple[dict[str, SafetensorsTensor], dict[str, str]]:
     """Parse and validate the header of ``path``; raise :class:`CheckpointError` on any inconsistency."""
     try:
         size = path.stat().st_size
@@ -110,7 +110,7 @@ def read_header(path: Path) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     return tensors, {str(k): str(v) for k, v in metadata.items()}
 
 
-def _parse_entry(path: Path, name: str, entry: object, data_start: int, data_size: int) -> TensorInfo:
+def _parse_entry(path: Path, name: str, entry: object, data_start: int, data_size: int) -> SafetensorsTensor:
     if not isinstance(entry, dict):
         raise CheckpointError(f"tensor {name!r}: header entry is not an object", path=path)
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -130,7 +130,7 @@ def _parse_entry(path: Path, name: str, entry: object, data_start: int, data_siz
     if end > data_size:
         raise CheckpointError(f"tensor {name!r} ends at byte {data_start + end} past the end of the file "
                               f"({data_start + data_size} bytes; truncated?)", path=path)
-    return TensorInfo(name, dtype, tuple(shape), path, data_start + begin, end - begin)
+    return SafetensorsTensor(name, dtype, tuple(shape), path, data_start + begin, end - begin)
 
 
 def _check_no_overlap(path: Path, infos, data_start: int) -> None:
@@ -143,7 +143,7 @@ def _check_no_overlap(path: Path, infos, data_start: int) -> None:
             previous_end, previous_name = info.offset + info.nbytes, info.name
 
 
-def load_tensor(info: TensorInfo) -> np.ndarray:
+def load_tensor(info: SafetensorsTensor) -> np.ndarray:
     """Read one tensor from disk. Float dtypes (F64/F32/F16/BF16) return float32; others their own dtype."""
     storage, _ = DTYPES[info.dtype]
     count = info.n_elements

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 from ..errors import QuantizationError
-from .types import QType, block_size, type_name
+from ..core.quant_types import QType
 
 QuantizeFn = Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]
 DequantizeFn = Callable[[np.ndarray], np.ndarray]
@@ -25,7 +25,7 @@ DequantizeFn = Callable[[np.ndarray], np.ndarray]
 _QUANTIZERS: dict[int, QuantizeFn] = {}  # keyed by type id: QType and gguf's GGMLQuantizationType both look up
 _DEQUANTIZERS: dict[int, DequantizeFn] = {}
 
-__all__ = ["QType", "block_size", "can_quantize", "dequantize", "quantize", "register", "row_bytes", "type_name"]
+__all__ = ["can_quantize", "dequantize", "quantize", "register"]
 
 
 def register(qtype: QType, quantize_fn: QuantizeFn, dequantize_fn: Optional[DequantizeFn] = None) -> None:
@@ -36,15 +36,9 @@ def register(qtype: QType, quantize_fn: QuantizeFn, dequantize_fn: Optional[Dequ
         _DEQUANTIZERS[qtype] = dequantize_fn
 
 
-def row_bytes(qtype: int, n_per_row: int) -> int:
-    """Bytes one row of ``n_per_row`` weights takes in ``qtype`` (a ggml type id: QType or gguf's enum)."""
-    block, nbytes = block_size(qtype)
-    return n_per_row // block * nbytes
-
-
 def can_quantize(qtype: int, n_per_row: int) -> bool:
     """True if rows of ``n_per_row`` weights can be stored as ``qtype`` (a whole number of blocks)."""
-    return n_per_row % block_size(qtype)[0] == 0
+    return n_per_row % QType(qtype).block_elements == 0
 
 
 def quantize(rows: np.ndarray, qtype: int, *, imatrix: Optional[np.ndarray] = None) -> np.ndarray:
@@ -55,9 +49,10 @@ def quantize(rows: np.ndarray, qtype: int, *, imatrix: Optional[np.ndarray] = No
     n_per_row = rows.shape[1]
     if not can_quantize(qtype, n_per_row):
         raise QuantizationError(
-            f"rows of {n_per_row} weights are not a multiple of {type_name(qtype)}'s block of {block_size(qtype)[0]}")
+            f"rows of {n_per_row} weights are not a multiple of {QType(qtype).name}'s block of "
+            f"{QType(qtype).block_elements}")
     if qtype not in (QType.F32, QType.F16) and not np.isfinite(rows).all():
-        raise QuantizationError(f"cannot quantize to {type_name(qtype)}: the tensor contains NaN or Inf values")
+        raise QuantizationError(f"cannot quantize to {QType(qtype).name}: the tensor contains NaN or Inf values")
     if imatrix is not None:
         imatrix = np.ascontiguousarray(imatrix, dtype=np.float32).reshape(-1)
         if imatrix.size != n_per_row:
@@ -67,12 +62,12 @@ def quantize(rows: np.ndarray, qtype: int, *, imatrix: Optional[np.ndarray] = No
         out = fn(rows, imatrix)
     else:
         out = _quantize_with_gguf(rows, qtype)
-    return out.reshape(rows.shape[0], row_bytes(qtype, n_per_row))
+    return out.reshape(rows.shape[0], QType(qtype).row_bytes(n_per_row))
 
 
 def dequantize(raw: np.ndarray, qtype: int, n_per_row: int) -> np.ndarray:
     """Inverse of :func:`quantize`: uint8 rows -> float32 (n_rows, n_per_row)."""
-    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, row_bytes(qtype, n_per_row))
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, QType(qtype).row_bytes(n_per_row))
     fn = _DEQUANTIZERS.get(qtype)
     if fn is not None:
         return fn(raw).reshape(raw.shape[0], n_per_row)
@@ -94,7 +89,7 @@ def _quantize_with_gguf(rows: np.ndarray, qtype: int) -> np.ndarray:
     try:
         return gguf_quantize(rows, GGMLQuantizationType(int(qtype)))
     except (NotImplementedError, ValueError) as exc:
-        raise QuantizationError(f"quantizing to {type_name(qtype)} is not implemented") from exc
+        raise QuantizationError(f"quantizing to {QType(qtype).name} is not implemented") from exc
 
 
 def _register_families() -> None:

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from . import register
-from .types import QType
+from ..core.quant_types import QType
 from . import quads
 from .common import F32, c_float_to_int, clip_ufunc, first_absmax_from, first_zero_sign, fp16, quantize_in_chunks
 from .common import roundf, row_sigma2

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from . import register
-from .types import QType
+from ..core.quant_types import QType
 from .common import F32, QK_K, fp16, from_positions, importance_weights, nearest_int, pack_2bit
 from .common import nearest_labels, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
 from .qkx_search import qkx_labels, qkx_search

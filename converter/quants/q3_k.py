@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from . import register
-from .types import QType
+from ..core.quant_types import QType
 from .common import F32, QK_K, first_absmax, fp16, from_positions, importance_weights, nearest_int
 from .common import pack_2bit, quantize_in_chunks, seq_sum, to_positions, unpack_2bit
 from .qx_search import make_qx_quants

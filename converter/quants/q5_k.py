@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from . import register
-from .types import QType
+from ..core.quant_types import QType
 from .common import QK_K, quantize_in_chunks
 from .minmax_k import dequantize_minmax, make_kernel
 

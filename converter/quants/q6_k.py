@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from . import register
-from .types import QType
+from ..core.quant_types import QType
 from .common import F32, GROUP_MAX_EPS, QK_K, first_absmax, fp16, nearest_int, quantize_in_chunks
 from .common import to_positions
 from .qx_search import qx_labels, qx_search

@@ -6,16 +6,16 @@ import math
 from pathlib import Path
 
 from app.gui.quality_view import QualityView
-from app.runtime.evaluate import CandidateResult, Estimate, KLSummary, ModelInfo
+from app.runtime.evaluate import CandidateResult, EvaluatedModel, KLSummary, ValueWithError
 from app.runtime.settings import Settings
 
 
 def _result(name: str, size: int, kl: float) -> CandidateResult:
-    e = lambda v: Estimate(v, 0.0)  # noqa: E731
+    e = lambda v: ValueWithError(v, 0.0)  # noqa: E731
     summary = KLSummary(n_positions=100, ppl=e(10.0), ppl_base=e(9.5), ln_ppl_ratio=e(0.05), ppl_ratio=e(1.05),
                         ppl_diff=e(0.5), kl_mean=e(kl), kl_median=kl, kl_p90=kl, kl_p99=2 * kl, kl_p999=3 * kl,
                         kl_max=4 * kl, same_top=e(0.9), p_diff_mean=e(0.0), p_diff_rms=e(0.0))
-    return CandidateResult(ModelInfo(Path(f"/nonexistent/{name}.gguf"), size, 1000, size), summary)
+    return CandidateResult(EvaluatedModel(Path(f"/nonexistent/{name}.gguf"), size, 1000, size), summary)
 
 
 def test_recommendation_follows_the_threshold(qtbot):

@@ -15,7 +15,8 @@ from gguf import GGMLQuantizationType as T
 from converter.gguf_in import read_gguf
 from converter.imatrix import ImportanceMatrix
 from converter.quantize import quantize_gguf
-from converter.recipes import MIXES, ModelInfo, Override, TensorInfo, plan_types
+from converter.core.quant_types import MIXES
+from converter.mixes import MixModelParams, MixTensor, Override, plan_types
 from tests.fixtures.llama import quantize_with_llama_cpp
 from tests.fixtures.llama_types import llama_tensor_types
 from tests.fixtures.synthetic_gguf import truncate_layers
@@ -63,16 +64,16 @@ def assert_same_file(ours: Path, ref: Path) -> None:
 @pytest.mark.parametrize("mix", ALL_MIXES)
 def test_types_match_llama_cpp_on_the_full_model(smollm2_f32_gguf, mix):
     layout = read_gguf(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
-                      ModelInfo.from_metadata(layout.metadata))
+    ours = plan_types([MixTensor(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
+                      MixModelParams.from_metadata(layout.metadata))
     assert ours == llama_tensor_types(smollm2_f32_gguf, mix)
 
 
 @pytest.mark.parametrize("mix", ["Q4_0", "Q5_0", "Q4_K_M"])
 def test_types_with_an_imatrix_match_llama_cpp(smollm2_f32_gguf, mix):
     layout = read_gguf(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
-                      ModelInfo.from_metadata(layout.metadata), has_imatrix=True)
+    ours = plan_types([MixTensor(t.name, t.ne, t.qtype) for t in layout.tensors], mix,
+                      MixModelParams.from_metadata(layout.metadata), has_imatrix=True)
     ref = llama_tensor_types(smollm2_f32_gguf, mix, with_imatrix=True)
     assert ours == ref
     if mix == "Q4_0":
@@ -82,8 +83,8 @@ def test_types_with_an_imatrix_match_llama_cpp(smollm2_f32_gguf, mix):
 def test_overrides_match_llama_cpp(smollm2_f32_gguf):
     overrides = {r"blk\.1[0-9]\.attn_v": "q8_0", "ffn_up": "q5_k", "output": "q4_0"}
     layout = read_gguf(smollm2_f32_gguf)
-    ours = plan_types([TensorInfo(t.name, t.ne, t.qtype) for t in layout.tensors], "Q4_K_M",
-                      ModelInfo.from_metadata(layout.metadata),
+    ours = plan_types([MixTensor(t.name, t.ne, t.qtype) for t in layout.tensors], "Q4_K_M",
+                      MixModelParams.from_metadata(layout.metadata),
                       overrides=[Override.parse(f"{k}={v}") for k, v in overrides.items()])
     assert ours == llama_tensor_types(smollm2_f32_gguf, "Q4_K_M", overrides=overrides)
 

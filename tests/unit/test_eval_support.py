@@ -12,7 +12,7 @@ from app.runtime.errors import EvaluationError
 from app.runtime.evaluate import EvalText, default_text_path, recommend
 from app.runtime.evaluate.base_cache import BaseCache, cache_size, clear_cache, default_cache_root
 from app.runtime.evaluate.logprobs import PositionStats, base_record
-from app.runtime.evaluate.results import CandidateResult, ModelInfo
+from app.runtime.evaluate.results import CandidateResult, EvaluatedModel
 from app.runtime.evaluate.stats import summarize
 from app.runtime.evaluate.text import chunk, chunk_count, scored_targets
 
@@ -106,7 +106,7 @@ def _result(name: str, size: int, kl: float) -> CandidateResult:
     n = 12
     stats = PositionStats(kl=np.full(n, kl), nll=np.ones(n, np.float32), nll_base=np.ones(n, np.float32),
                           same_top=np.ones(n, bool))
-    return CandidateResult(model=ModelInfo(path=Path(f"/m/{name}.gguf"), file_size=size), summary=summarize(stats))
+    return CandidateResult(model=EvaluatedModel(path=Path(f"/m/{name}.gguf"), file_size=size), summary=summarize(stats))
 
 
 def test_recommend_smallest_fitting_file_under_threshold():
@@ -159,11 +159,11 @@ def test_cli_table_has_one_row_per_model():
     import io
 
     from app.cli.eval import print_table
-    from app.runtime.evaluate import ComparisonReport, Estimate
+    from app.runtime.evaluate import ComparisonReport, ValueWithError
 
-    report = ComparisonReport(base=ModelInfo(path=Path("/m/f16.gguf"), file_size=2 << 20, n_params=1000,
+    report = ComparisonReport(base=EvaluatedModel(path=Path("/m/f16.gguf"), file_size=2 << 20, n_params=1000,
                                              tensor_bytes=2000),
-                              base_ppl=Estimate(11.6, 0.3), n_ctx=128, n_chunks=2, n_positions=126,
+                              base_ppl=ValueWithError(11.6, 0.3), n_ctx=128, n_chunks=2, n_positions=126,
                               text_name="python-docs.txt", candidates=[_result("q4", 1 << 20, 0.0421)],
                               base_chunks_computed=0, base_chunks_cached=2)
     out = io.StringIO()

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from gguf.constants import GGMLQuantizationType as T
 
 from app.runtime.fit.compute import compute_buffers, layer_peak, mask_bytes, output_bytes, output_peak
 from app.runtime.fit.context import ContextParams
 from app.runtime.fit.devices import GpuDevice, Machine
-from app.runtime.fit.ggml_types import nbytes, pad, row_size
 from app.runtime.fit.kv_cache import kv_bytes, layer_cells
-from app.runtime.fit.model import ModelSpec, TensorInfo, swa_layers_from_pattern
+from app.runtime.fit.model import ModelSpec, WeightTensor, swa_layers_from_pattern
 from app.runtime.fit.weights import gpu_alloc_size, layer_devices, repacked, tensor_placement, weight_buffers
+from converter.core.quant_types import QType as T
+from converter.core.quant_types import pad
 
 MiB = 1 << 20
 
@@ -32,13 +32,13 @@ def gemma3_like(n_swa=512) -> ModelSpec:
 
 
 def test_type_sizes():
-    assert row_size(T.Q8_0, 576) == 18 * 34
-    assert nbytes(T.Q4_K, (512, 3)) == 2 * 144 * 3
-    assert nbytes(T.F16, (7, 5)) == 70
-    assert nbytes(T.F32, (576,)) == 2304
+    assert T.Q8_0.row_bytes(576) == 18 * 34
+    assert T.Q4_K.nbytes((512, 3)) == 2 * 144 * 3
+    assert T.F16.nbytes((7, 5)) == 70
+    assert T.F32.nbytes((576,)) == 2304
     assert pad(1000, 256) == 1024 and pad(1024, 256) == 1024
     with pytest.raises(ValueError):
-        row_size(T.Q4_K, 576)
+        T.Q4_K.row_bytes(576)
 
 
 def test_context_padding_and_batches():
@@ -130,7 +130,7 @@ def test_layer_devices_output_first():
 
 
 def _t(name, typ, shape, offset=None):
-    return TensorInfo(name, typ, shape, offset)
+    return WeightTensor(name, typ, shape, offset)
 
 
 def test_repack_rules():
@@ -148,7 +148,7 @@ def test_repack_rules():
 
 
 def test_weight_buffers_mapped_range_and_repack():
-    q = nbytes(T.Q4_0, (256, 256))
+    q = T.Q4_0.nbytes((256, 256))
     tensors = [
         _t("token_embd.weight", T.Q8_0, (256, 1024), 0),
         _t("blk.0.attn_norm.weight", T.F32, (256,), 278528),
@@ -173,8 +173,8 @@ def test_gpu_weights_padding_and_tied_output_copy():
                      head_dim_k=[64], head_dim_v=[64], n_ff=[64], tensors=[emb])
     cuda = GpuDevice("g", "cuda", 1 << 30)
     # 576 % 512 = 64: CUDA adds row_size(Q8_0, 448) = 14 blocks x 34 bytes, then aligns to 128
-    assert gpu_alloc_size(emb, cuda) == nbytes(T.Q8_0, (576, 1000)) + 14 * 34
+    assert gpu_alloc_size(emb, cuda) == T.Q8_0.nbytes((576, 1000)) + 14 * 34
     wb = weight_buffers(spec, Machine(0, cpu_isa="avx2", gpus=[cuda]), 1)
-    assert wb.gpu == [pad(nbytes(T.Q8_0, (576, 1000)) + 14 * 34, 128)]  # the tied output's own copy
+    assert wb.gpu == [pad(T.Q8_0.nbytes((576, 1000)) + 14 * 34, 128)]  # the tied output's own copy
     assert wb.cpu_mapped == emb.nbytes  # token_embd stays on the CPU
     assert gpu_alloc_size(emb, GpuDevice("v", "vulkan", 1)) == emb.nbytes

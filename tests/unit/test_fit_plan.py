@@ -8,7 +8,7 @@ from gguf.constants import GGMLQuantizationType as T
 
 from app.runtime.fit import (CPU_ONLY, FITS_GPU, NO_FIT, PARTIAL, ContextParams, GpuDevice, Machine, estimate,
                              plan_fit)
-from app.runtime.fit.model import ModelSpec, TensorInfo
+from app.runtime.fit.model import ModelSpec, WeightTensor
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -19,7 +19,7 @@ def model(n_layer=8, n_embd=1024, n_vocab=8192) -> ModelSpec:
 
     def add(name, typ, shape):
         nonlocal off
-        t = TensorInfo(name, typ, shape, off)
+        t = WeightTensor(name, typ, shape, off)
         tensors.append(t)
         off += (t.nbytes + 31) // 32 * 32
 

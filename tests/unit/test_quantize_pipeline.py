@@ -11,6 +11,7 @@ from converter.errors import QuantizationError
 from converter.gguf_in import read_gguf
 from converter.gguf_stream import encode_kv
 from converter.core.progress import CancelToken, Cancelled
+from converter.core.quant_types import UnknownTypeError
 from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
@@ -202,7 +203,7 @@ def test_bad_inputs(tmp_path):
         quantize_gguf(junk, tmp_path / "out.gguf", "Q4_K_M")
     with pytest.raises(OSError, match="not found"):
         quantize_gguf(tmp_path / "missing.gguf", tmp_path / "out.gguf", "Q4_K_M")
-    with pytest.raises(QuantizationError, match="unknown quantization type"):
+    with pytest.raises(UnknownTypeError, match="unknown quantization type"):
         quantize_gguf(junk, tmp_path / "out.gguf", "Q9_K")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.gguf"]
 

@@ -8,6 +8,7 @@ from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize as gguf_dequantize
 
 from converter import quants
+from converter.core.quant_types import QType
 from converter.errors import QuantizationError
 from tests.fixtures.quant_inputs import importance, synthetic_cases
 
@@ -25,15 +26,14 @@ def test_all_types_are_ours(qtype):
 def test_own_type_table_matches_gguf():
     from gguf import GGML_QUANT_SIZES
 
-    from converter.quants.types import QType, block_size, type_name
+    from converter.core.quant_types import QType
 
+    assert [q.name for q in QType] == [t.name for t in T]  # every ggml type gguf knows, no other
     for q in QType:
         assert int(T[q.name]) == int(q), q.name
-        assert block_size(q) == GGML_QUANT_SIZES[T[q.name]], q.name
+        assert (q.block_elements, q.block_bytes) == GGML_QUANT_SIZES[T[q.name]], q.name
         assert q == T[q.name] and hash(q) == hash(T[q.name])  # either enum works as a key
-        assert quants.row_bytes(T[q.name], 512) == quants.row_bytes(q, 512)
-    assert block_size(T.IQ4_NL) == GGML_QUANT_SIZES[T.IQ4_NL]  # types not listed come from gguf
-    assert type_name(int(T.IQ4_NL)) == "IQ4_NL"
+        assert QType(T[q.name]) is q and QType.parse(q.name.lower()) is q
 
 
 def test_workers_do_not_import_gguf():
@@ -86,7 +86,7 @@ def test_round_trip_error_is_small(qtype, use_imatrix):
     back = quants.dequantize(raw, qtype, 512)
     rel = np.sqrt(np.mean((back - rows) ** 2) / np.mean(rows ** 2))
     assert rel < MAX_REL_RMSE[qtype]
-    assert raw.shape == (7, quants.row_bytes(qtype, 512))
+    assert raw.shape == (7, QType(qtype).row_bytes(512))
 
 
 def test_zero_rows_round_trip_to_zero():

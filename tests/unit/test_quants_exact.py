@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gguf import GGML_QUANT_SIZES
 from gguf import GGMLQuantizationType as T
 
 from converter import quants
@@ -28,7 +29,7 @@ def _assert_same(rows: np.ndarray, qtype: T, imatrix) -> None:
     ref = _oracle(rows, qtype, imatrix)
     assert ours.shape == ref.shape
     if not np.array_equal(ours, ref):
-        bs = quants.block_size(qtype)[1]
+        bs = GGML_QUANT_SIZES[qtype][1]
         bad = np.nonzero((ours != ref).reshape(-1, bs).any(axis=1))[0]
         pytest.fail(f"{qtype.name}: {bad.size} of {ours.size // bs} blocks differ, first {bad[:8].tolist()}")
 
@@ -87,6 +88,6 @@ def test_chunks_that_cross_rows_match_llama_cpp(monkeypatch, smollm2_f32_gguf, q
 def test_a_single_block_matches_llama_cpp(qtype, use_imatrix):
     """One block: every per-block array has a single column, where NumPy would sum pairwise (not in C's order)
     and the fused sums need their fallback."""
-    block = quants.block_size(qtype)[0]
+    block = GGML_QUANT_SIZES[qtype][0]
     rows = (np.random.default_rng(21).standard_t(3, size=(1, block)) * 0.05).astype(np.float32)
     _assert_same(rows, qtype, importance(block, seed=13) if use_imatrix else None)

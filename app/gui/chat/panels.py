@@ -6,7 +6,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QPlainTextEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-KV_TYPES = ("f16", "q8_0", "q4_0")
+from converter.core.quant_types import KV_CACHE_OFFERED
+
 
 
 class SamplingPanel(QGroupBox):
@@ -64,7 +65,7 @@ class LoadPanel(QGroupBox):
         self.ctx.setSingleStep(512)
         self.ctx.setValue(settings.context_length)
         self.kv = QComboBox()
-        self.kv.addItems(KV_TYPES)
+        self.kv.addItems(KV_CACHE_OFFERED)
         self.kv.setCurrentText(settings.kv_type)
         self.gpu = QSpinBox()
         self.gpu.setRange(0, 1000)

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
 
 from app.runtime.workflows import fitting
 from app.gui.widgets import heading, hint, human_bytes, item
-from app.runtime.workflows.options import OFFERED, QuantOption, estimate_options
-from app.runtime.workflows.pipeline import TYPICAL_PPL_COST
+from app.runtime.workflows.options import QuantOption, estimate_options
 from app.gui.workers import Worker
+from converter.core.quant_types import MIXES, OFFERED_MIXES
 
 COLUMNS = ("Type", "Weights", "Bits/weight", "Runs here", "Quality cost (typical)")
 
@@ -59,7 +59,7 @@ class TypesPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("2 · Choose quantization types"))
-        layout.addWidget(hint("Weight sizes are exact: each tensor's type as llama.cpp's recipe assigns it. "
+        layout.addWidget(hint("Weight sizes are exact: each tensor's type as llama.cpp's mix rules assign it. "
                               "“Runs here” is the memory estimate for this computer at a "
                               f"{settings.context_length}-token context. Quality cost is llama.cpp's reference "
                               "perplexity increase on Llama-3-8B; measure your model's own below."))
@@ -90,8 +90,8 @@ class TypesPage(QWidget):
 
     def _fill_placeholder(self) -> None:
         self.table.blockSignals(True)
-        self.table.setRowCount(len(OFFERED))
-        for r, mix in enumerate(OFFERED):
+        self.table.setRowCount(len(OFFERED_MIXES))
+        for r, mix in enumerate(OFFERED_MIXES):
             self.table.setItem(r, 0, self._check_item(mix))
             for c in range(1, len(COLUMNS)):
                 self.table.setItem(r, c, item("…"))
@@ -125,8 +125,8 @@ class TypesPage(QWidget):
                 self.table.setItem(r, 2, item(f"{opt.bits_per_weight:.2f}", align_right=True))
             text, color = fitting.badge(opt.verdict)
             self.table.setItem(r, 3, item(text, color=color))
-            cost = TYPICAL_PPL_COST.get(opt.mix)
-            self.table.setItem(r, 4, item(f"{cost:+.4f} ppl" if cost is not None else ""))
+            cost = MIXES[opt.mix].typical_ppl_cost
+            self.table.setItem(r, 4, item(f"{cost:+.4f} ppl"))
         self.table.blockSignals(False)
         self.status.setText("")
         self.changed.emit()

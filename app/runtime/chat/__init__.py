@@ -7,12 +7,12 @@
   backend.py wraps llama.cpp's low-level API; generate.py is the token loop.
 """
 
-from app.runtime.chat.backend import ModelInfo
+from app.runtime.chat.backend import LoadedModelInfo
 from app.runtime.chat.generate import Generation, GenerationStats
 from app.runtime.chat.session import ChatSession
-from app.runtime.chat.settings import KV_CACHE_TYPES, LoadSettings, SamplingSettings
+from app.runtime.chat.settings import LoadSettings, SamplingSettings
 from app.runtime.chat.template import ChatTemplate
 from app.runtime.chat.worker import ChatWorker, ReplyStream
 
-__all__ = ["KV_CACHE_TYPES", "ChatSession", "ChatTemplate", "ChatWorker", "Generation", "GenerationStats",
-           "LoadSettings", "ModelInfo", "ReplyStream", "SamplingSettings"]
+__all__ = ["ChatSession", "ChatTemplate", "ChatWorker", "Generation", "GenerationStats", "LoadSettings",
+           "LoadedModelInfo", "ReplyStream", "SamplingSettings"]

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Sequence
 
 from app.runtime.chat.settings import LoadSettings
-from app.runtime.fit.ggml_types import ggml_type
 from app.runtime.errors import ChatError, ModelFileError
 from app.runtime.chat.model_file import check_model_file
 from app.runtime.llama_process import ensure_backend, free_handles
 from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
+from converter.core.quant_types import QType
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _llama_errors() -> str:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class LoadedModelInfo:
     """Facts about a loaded model."""
 
     path: Path
@@ -106,8 +106,8 @@ class LlamaBackend:
         cparams.n_ctx = s.n_ctx
         cparams.n_batch = cparams.n_ubatch = min(s.n_batch, s.n_ctx)
         cparams.n_threads = cparams.n_threads_batch = s.n_threads
-        cparams.type_k = int(ggml_type(s.type_k))
-        cparams.type_v = int(ggml_type(s.type_v))
+        cparams.type_k = int(QType.parse(s.type_k))
+        cparams.type_v = int(QType.parse(s.type_v))
         cparams.flash_attn_type = _FLASH[s.flash_attn]
         cparams.no_perf = True
         self.ctx = ll.llama_init_from_model(self.model, cparams)
@@ -117,14 +117,14 @@ class LlamaBackend:
                             f"flash attention {s.flash_attn}): {why}")
 
     # --- facts -------------------------------------------------------------------------------------------------
-    def info(self) -> ModelInfo:
+    def info(self) -> LoadedModelInfo:
         """Description, parameter count, size and context sizes of the loaded model."""
         ll = self._ll
         buf = ctypes.create_string_buffer(256)
         ll.llama_model_desc(self.model, buf, len(buf))
-        return ModelInfo(self.path, buf.value.decode("utf-8", "replace"), int(ll.llama_model_n_params(self.model)),
-                         int(ll.llama_model_size(self.model)), int(ll.llama_model_n_ctx_train(self.model)),
-                         self.n_ctx, self.n_vocab)
+        return LoadedModelInfo(self.path, buf.value.decode("utf-8", "replace"),
+                               int(ll.llama_model_n_params(self.model)), int(ll.llama_model_size(self.model)),
+                               int(ll.llama_model_n_ctx_train(self.model)), self.n_ctx, self.n_vocab)
 
     def chat_template_source(self) -> str | None:
         """The model's ``tokenizer.chat_template`` (None if it has none)."""

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from app.runtime.errors import ModelFileError
 from converter.errors import GGUFError
-from converter.gguf_in import GGUFFile, read_gguf
+from converter.gguf_in import GGUFHeader, read_gguf
 
 MAX_TENSOR_NAME = 63  # GGML_MAX_NAME is 64 bytes including the terminating NUL
 
 
-def check_model_file(path: str | Path) -> GGUFFile:
+def check_model_file(path: str | Path) -> GGUFHeader:
     """Validate ``path`` as a model llama.cpp can load for chat and return its parsed header.
 
     Raises :class:`ModelFileError` (a ``ChatError`` and an ``OSError``) with a one-line message naming the file.

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from app.runtime.chat import context as ctxmath
-from app.runtime.chat.backend import LlamaBackend, ModelInfo
+from app.runtime.chat.backend import LlamaBackend, LoadedModelInfo
 from app.runtime.chat.generate import Generation, GenerationStats, TokenCallback, generate
 from app.runtime.chat.memory import ensure_fits
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
@@ -68,7 +68,7 @@ class ChatSession:
         """The context window in tokens."""
         return self.backend.n_ctx
 
-    def info(self) -> ModelInfo:
+    def info(self) -> LoadedModelInfo:
         """Description and sizes of the loaded model."""
         return self.backend.info()
 

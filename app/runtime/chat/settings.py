@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.runtime.errors import ChatError
-from app.runtime.fit.ggml_types import KV_CACHE_TYPES, ggml_type, is_quantized
+from converter.core.quant_types import KV_CACHE_TYPES, QType
 
 FLASH_ATTN_MODES = ("auto", "on", "off")
 
@@ -79,7 +79,7 @@ class LoadSettings(_JSONFields):
                 raise ChatError(f"unknown K/V cache type {value!r} (choose from {', '.join(KV_CACHE_TYPES)})")
         if self.flash_attn not in FLASH_ATTN_MODES:
             raise ChatError(f"flash attention must be one of {', '.join(FLASH_ATTN_MODES)}, got {self.flash_attn!r}")
-        if is_quantized(ggml_type(self.type_v)) and self.flash_attn == "off":
+        if QType.parse(self.type_v).is_quantized and self.flash_attn == "off":
             raise ChatError(f"a quantized V cache ({self.type_v}) needs flash attention; use --flash-attn on or auto")
 
     @classmethod

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from app.runtime.chat.backend import ModelInfo
+from app.runtime.chat.backend import LoadedModelInfo
 from app.runtime.chat.generate import Generation
 from app.runtime.chat.session import ChatSession
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
@@ -78,9 +78,9 @@ class ChatWorker:
     # --- requests ----------------------------------------------------------------------------------------------
     def load(self, model_path: str | Path, settings: LoadSettings | None = None, *,
              sampling: SamplingSettings | None = None, system_prompt: str = "",
-             progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> "Future[ModelInfo]":
-        """Load a model (closing the previous one first); the future gives its :class:`ModelInfo`."""
-        def job() -> ModelInfo:
+             progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> "Future[LoadedModelInfo]":
+        """Load a model (closing the previous one first); the future gives its :class:`LoadedModelInfo`."""
+        def job() -> LoadedModelInfo:
             if self._session is not None:
                 self._session.close()
                 self._session = None

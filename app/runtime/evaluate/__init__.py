@@ -23,12 +23,12 @@ from .base_cache import cache_size, clear_cache, default_cache_root
 from .compare import compare_models, is_base_cached
 from .perplexity import measure_perplexity
 from .recommend import DEFAULT_MAX_KL, Recommendation, recommend
-from .results import CandidateResult, ComparisonReport, ModelInfo, PerplexityResult
-from .stats import Estimate, KLSummary
+from .results import CandidateResult, ComparisonReport, EvaluatedModel, PerplexityResult
+from .stats import KLSummary, ValueWithError
 from .text import EvalText, default_text_path
 
 __all__ = [
-    "CandidateResult", "ComparisonReport", "DEFAULT_MAX_KL", "Estimate", "EvalText", "KLSummary", "ModelInfo",
-    "PerplexityResult", "Recommendation", "cache_size", "clear_cache", "compare_models", "default_cache_root",
-    "default_text_path", "is_base_cached", "measure_perplexity", "recommend",
+    "CandidateResult", "ComparisonReport", "DEFAULT_MAX_KL", "EvalText", "EvaluatedModel", "KLSummary",
+    "PerplexityResult", "Recommendation", "ValueWithError", "cache_size", "clear_cache", "compare_models",
+    "default_cache_root", "default_text_path", "is_base_cached", "measure_perplexity", "recommend",
 ]

@@ -22,7 +22,7 @@ from .base_cache import BaseCache
 from .llama_runner import ChunkRunner, check_gguf
 from .logprobs import PositionStats, base_record, compare_to_base
 from .perplexity import model_info
-from .results import CandidateResult, ComparisonReport, ModelInfo
+from .results import CandidateResult, ComparisonReport, EvaluatedModel
 from .text import EvalText, chunk, chunk_count, scored_targets
 
 
@@ -122,7 +122,7 @@ def compare_models(base: str | Path, candidates: Sequence[str | Path], *,
             n_candidates=len(paths), cancel=cancel)
         base_nll = np.concatenate([_require(cache, i).nll for i in range(n)])
         report = ComparisonReport(
-            base=ModelInfo(path=base, file_size=base.stat().st_size, n_params=meta.get("n_params"),
+            base=EvaluatedModel(path=base, file_size=base.stat().st_size, n_params=meta.get("n_params"),
                            tensor_bytes=meta.get("tensor_bytes")),
             base_ppl=stats.perplexity(base_nll), n_ctx=n_ctx, n_chunks=n, n_positions=int(base_nll.size),
             text_name=text.name, base_chunks_computed=computed, base_chunks_cached=n - computed)

@@ -12,13 +12,13 @@ from converter.core.progress import CancelToken, Progress, ProgressCallback, che
 from . import stats
 from .llama_runner import ChunkRunner
 from .logprobs import log_softmax, next_token_nll
-from .results import ModelInfo, PerplexityResult
+from .results import EvaluatedModel, PerplexityResult
 from .text import EvalText, chunk, chunk_count, scored_targets
 
 
-def model_info(path: Path, runner: Optional[ChunkRunner] = None) -> ModelInfo:
+def model_info(path: Path, runner: Optional[ChunkRunner] = None) -> EvaluatedModel:
     """Describe a model file (parameter count and tensor bytes from a loaded ``runner`` when given)."""
-    return ModelInfo(path=Path(path), file_size=Path(path).stat().st_size,
+    return EvaluatedModel(path=Path(path), file_size=Path(path).stat().st_size,
                      n_params=runner.n_params if runner else None,
                      tensor_bytes=runner.tensor_bytes if runner else None)
 

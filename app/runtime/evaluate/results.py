@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .stats import Estimate, KLSummary
+from .stats import KLSummary, ValueWithError
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class EvaluatedModel:
     """A model file as evaluated: its size on disk and, when known, its parameter count and bits per weight."""
 
     path: Path
@@ -40,8 +40,8 @@ class ModelInfo:
 class PerplexityResult:
     """Perplexity of one model on the evaluation text."""
 
-    model: ModelInfo
-    ppl: Estimate
+    model: EvaluatedModel
+    ppl: ValueWithError
     n_positions: int
     n_chunks: int
     n_ctx: int
@@ -56,7 +56,7 @@ class PerplexityResult:
 class CandidateResult:
     """One candidate compared with the base: its file and the KL/perplexity summary."""
 
-    model: ModelInfo
+    model: EvaluatedModel
     summary: KLSummary
 
     @property
@@ -88,8 +88,8 @@ class CandidateResult:
 class ComparisonReport:
     """A base model, its perplexity, and every candidate compared with it (in the order given)."""
 
-    base: ModelInfo
-    base_ppl: Estimate
+    base: EvaluatedModel
+    base_ppl: ValueWithError
     n_ctx: int
     n_chunks: int
     n_positions: int

@@ -17,7 +17,7 @@ from .logprobs import PositionStats
 
 
 @dataclass(frozen=True)
-class Estimate:
+class ValueWithError:
     """A value with its standard error."""
 
     value: float
@@ -27,15 +27,15 @@ class Estimate:
         return f"{self.value:.6g} ± {self.se:.2g}"
 
 
-def mean_and_uncertainty(values: np.ndarray) -> Estimate:
+def mean_and_uncertainty(values: np.ndarray) -> ValueWithError:
     """Mean of ``values`` and its standard error (0 when there are 10 values or fewer), as llama.cpp computes."""
     x = np.asarray(values, dtype=np.float64)
     n = x.size
     if n < 1:
-        return Estimate(0.0, 0.0)
+        return ValueWithError(0.0, 0.0)
     mean = float(x.sum() / n)
     var = float((x * x).sum() / n - mean * mean)
-    return Estimate(mean, math.sqrt(var / (n - 1)) if var > 0 and n > 10 else 0.0)
+    return ValueWithError(mean, math.sqrt(var / (n - 1)) if var > 0 and n > 10 else 0.0)
 
 
 def covariance(a: np.ndarray, b: np.ndarray) -> float:
@@ -72,11 +72,11 @@ def median(sorted_values: np.ndarray) -> float:
     return float(v[n // 2]) if n % 2 else float(0.5 * (v[n // 2] + v[n // 2 - 1]))
 
 
-def perplexity(nll: np.ndarray) -> Estimate:
+def perplexity(nll: np.ndarray) -> ValueWithError:
     """Perplexity ``exp(mean nll)`` with its standard error."""
     log_ppl = mean_and_uncertainty(nll)
     ppl = math.exp(log_ppl.value)
-    return Estimate(ppl, ppl * log_ppl.se)
+    return ValueWithError(ppl, ppl * log_ppl.se)
 
 
 @dataclass(frozen=True)
@@ -84,20 +84,20 @@ class KLSummary:
     """How far a candidate's next-token distribution is from the base's, over every scored position."""
 
     n_positions: int
-    ppl: Estimate  # candidate
-    ppl_base: Estimate
-    ln_ppl_ratio: Estimate  # ln(PPL(Q) / PPL(base))
-    ppl_ratio: Estimate  # PPL(Q) / PPL(base)
-    ppl_diff: Estimate  # PPL(Q) - PPL(base)
-    kl_mean: Estimate
+    ppl: ValueWithError  # candidate
+    ppl_base: ValueWithError
+    ln_ppl_ratio: ValueWithError  # ln(PPL(Q) / PPL(base))
+    ppl_ratio: ValueWithError  # PPL(Q) / PPL(base)
+    ppl_diff: ValueWithError  # PPL(Q) - PPL(base)
+    kl_mean: ValueWithError
     kl_median: float
     kl_p90: float
     kl_p99: float
     kl_p999: float
     kl_max: float
-    same_top: Estimate  # share of positions whose top token agrees, in [0, 1]
-    p_diff_mean: Estimate  # mean change of the actual token's probability
-    p_diff_rms: Estimate
+    same_top: ValueWithError  # share of positions whose top token agrees, in [0, 1]
+    p_diff_mean: ValueWithError  # mean change of the actual token's probability
+    p_diff_rms: ValueWithError
 
     def to_dict(self) -> dict:
         """Plain-data form (estimates become ``{"value": .., "se": ..}``), for JSON."""
@@ -113,7 +113,7 @@ def summarize(stats: PositionStats) -> KLSummary:
     log_ppl_base = mean_and_uncertainty(nll_base)
     cov = covariance(nll, nll_base)
     ratio_se = math.sqrt(max(0.0, log_ppl.se ** 2 + log_ppl_base.se ** 2 - 2.0 * cov))
-    ln_ratio = Estimate(log_ppl.value - log_ppl_base.value, ratio_se)
+    ln_ratio = ValueWithError(log_ppl.value - log_ppl_base.value, ratio_se)
     ppl = perplexity(nll)
     ppl_base = perplexity(nll_base)
     ppl_cov = ppl.value * ppl_base.value * cov
@@ -126,11 +126,11 @@ def summarize(stats: PositionStats) -> KLSummary:
     same_se = math.sqrt(same * (1 - same) / (n - 1)) if n > 1 else 0.0
     return KLSummary(
         n_positions=n, ppl=ppl, ppl_base=ppl_base, ln_ppl_ratio=ln_ratio,
-        ppl_ratio=Estimate(math.exp(ln_ratio.value), math.exp(ln_ratio.value) * ln_ratio.se),
-        ppl_diff=Estimate(ppl.value - ppl_base.value, diff_se),
+        ppl_ratio=ValueWithError(math.exp(ln_ratio.value), math.exp(ln_ratio.value) * ln_ratio.se),
+        ppl_diff=ValueWithError(ppl.value - ppl_base.value, diff_se),
         kl_mean=mean_and_uncertainty(stats.kl), kl_median=median(kl_sorted),
         kl_p90=percentile(kl_sorted, 0.90), kl_p99=percentile(kl_sorted, 0.99),
         kl_p999=percentile(kl_sorted, 0.999), kl_max=float(kl_sorted[-1]) if n else float("nan"),
-        same_top=Estimate(same, same_se), p_diff_mean=mean_and_uncertainty(p_diff),
-        p_diff_rms=Estimate(rms, 0.5 / rms * mse.se if rms > 0 else 0.0),
+        same_top=ValueWithError(same, same_se), p_diff_mean=mean_and_uncertainty(p_diff),
+        p_diff_rms=ValueWithError(rms, 0.5 / rms * mse.se if rms > 0 else 0.0),
     )

@@ -12,18 +12,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from converter.core.quant_types import DEFAULT_MIX
+
 from .context import ContextParams
 from .devices import GpuDevice, Machine
-from .estimate import DeviceUsage, Estimate, estimate
-from .model import ModelSpec, TensorInfo
+from .estimate import DeviceUsage, MemoryEstimate, estimate
+from .model import ModelSpec, WeightTensor
 from .plan import CPU_ONLY, FITS_GPU, NO_FIT, PARTIAL, FitPlan, plan_fit
 
 __all__ = [
-    "CPU_ONLY", "FITS_GPU", "NO_FIT", "PARTIAL", "ContextParams", "DeviceUsage", "Estimate", "FitPlan",
-    "GpuDevice", "Machine", "ModelSpec", "TensorInfo", "estimate", "load_spec", "machine_from_hardware", "plan_fit",
+    "CPU_ONLY", "FITS_GPU", "NO_FIT", "PARTIAL", "ContextParams", "DeviceUsage", "MemoryEstimate", "FitPlan",
+    "GpuDevice", "Machine", "ModelSpec", "WeightTensor", "estimate", "load_spec", "machine_from_hardware", "plan_fit",
 ]
 
-DEFAULT_QUANT = "Q4_K_M"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -43,11 +44,11 @@ def load_spec(model: str | Path, quant: str | None = None, *, revision: str | No
     if path.is_dir():
         from .hf_source import spec_from_hf_folder
 
-        return spec_from_hf_folder(path, quant or DEFAULT_QUANT)
+        return spec_from_hf_folder(path, quant or DEFAULT_MIX.name)
     if _REPO_ID.match(str(model)) and not str(model).endswith(".gguf"):
         from .hf_source import spec_from_hub
 
-        return spec_from_hub(str(model), quant or DEFAULT_QUANT, revision=revision, token=token)
+        return spec_from_hub(str(model), quant or DEFAULT_MIX.name, revision=revision, token=token)
     raise CheckpointError("no such file or folder, and not a Hub repo id", path=path)
 
 

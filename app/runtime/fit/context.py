@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gguf.constants import GGMLQuantizationType
-
-from .ggml_types import ggml_type, is_quantized, pad
+from converter.core.quant_types import QType, pad
 
 #: llama_context pads the context to a multiple of 256 (``GGML_PAD(n_ctx, 256)``).
 CTX_PAD = 256
@@ -31,19 +29,19 @@ class ContextParams:
         if self.n_ctx <= 0:
             raise ValueError(f"context size must be positive, got {self.n_ctx}")
         for name in (self.type_k, self.type_v):
-            ggml_type(name)
-        if is_quantized(self.v_type) and not self.flash_attn:
+            QType.parse(name)
+        if self.v_type.is_quantized and not self.flash_attn:
             raise ValueError("a quantized V cache needs flash attention (llama.cpp refuses it otherwise)")
 
     @property
-    def k_type(self) -> GGMLQuantizationType:
+    def k_type(self) -> QType:
         """ggml type of the K cache."""
-        return ggml_type(self.type_k)
+        return QType.parse(self.type_k)
 
     @property
-    def v_type(self) -> GGMLQuantizationType:
+    def v_type(self) -> QType:
         """ggml type of the V cache."""
-        return ggml_type(self.type_v)
+        return QType.parse(self.type_v)
 
     @property
     def kv_size(self) -> int:

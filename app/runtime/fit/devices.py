@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from converter.core.quant_types import QType
+
 
 @dataclass(frozen=True)
 class GpuDevice:
@@ -49,13 +51,15 @@ class GpuDevice:
         return self.kind == "metal"
 
 
+_ARM_REPACK = {QType.Q4_0: 4, QType.Q4_K: 8, QType.Q5_K: 8, QType.Q6_K: 8, QType.IQ4_NL: 4, QType.MXFP4: 4,
+               QType.Q8_0: 4, QType.Q1_0: 4}  # the same with and without i8mm
 #: Which weight types the CPU backend repacks into interleaved layouts, by instruction set (repack.cpp,
 #: ggml_repack_get_optimal_repack_type), with the row-count multiple each needs (``ne[1] % n == 0``).
-REPACK_RULES: dict[str, dict[str, int]] = {
-    "avx2": {"Q4_0": 8, "Q4_K": 8, "IQ4_NL": 8, "MXFP4": 8},
-    "avx512": {"Q4_0": 8, "Q4_K": 8, "IQ4_NL": 8, "MXFP4": 8, "Q2_K": 8},
-    "neon_i8mm": {"Q4_0": 4, "Q4_K": 8, "Q5_K": 8, "Q6_K": 8, "IQ4_NL": 4, "MXFP4": 4, "Q8_0": 4, "Q1_0": 4},
-    "neon_dotprod": {"Q4_0": 4, "Q4_K": 8, "Q5_K": 8, "Q6_K": 8, "IQ4_NL": 4, "MXFP4": 4, "Q8_0": 4, "Q1_0": 4},
+REPACK_RULES: dict[str, dict[QType, int]] = {
+    "avx2": {QType.Q4_0: 8, QType.Q4_K: 8, QType.IQ4_NL: 8, QType.MXFP4: 8},
+    "avx512": {QType.Q4_0: 8, QType.Q4_K: 8, QType.IQ4_NL: 8, QType.MXFP4: 8, QType.Q2_K: 8},
+    "neon_i8mm": _ARM_REPACK,
+    "neon_dotprod": _ARM_REPACK,
     "none": {},
 }
 
@@ -70,7 +74,7 @@ class Machine:
     gpus: list[GpuDevice] = field(default_factory=list)
 
     @property
-    def repack_rules(self) -> dict[str, int]:
+    def repack_rules(self) -> dict[QType, int]:
         """Types this CPU repacks; empty when a GPU backend with a host buffer type is loaded (see module doc)."""
         if any(g.has_host_buffer for g in self.gpus):
             return {}

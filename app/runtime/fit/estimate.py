@@ -58,7 +58,7 @@ class DeviceUsage:
 
 
 @dataclass
-class Estimate:
+class MemoryEstimate:
     """One configuration's memory use."""
 
     ctx: ContextParams
@@ -84,7 +84,7 @@ class Estimate:
         return self.shared_budget is None or self.total_bytes <= self.shared_budget
 
 
-def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers: int) -> Estimate:
+def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers: int) -> MemoryEstimate:
     """Estimate every buffer llama.cpp allocates for ``spec`` on ``machine`` with ``n_gpu_layers`` offloaded.
 
     ``n_gpu_layers`` counts like llama.cpp's (the output layer is the first one offloaded; ``n_layer + 1`` or a
@@ -123,4 +123,4 @@ def estimate(spec: ModelSpec, machine: Machine, ctx: ContextParams, n_gpu_layers
         if g.buffers_bytes:  # an unused GPU can be hidden from llama.cpp, so its runtime cost is optional
             g.overhead_bytes = GPU_RUNTIME_BYTES.get(dev.kind, 256 * MiB) + int(SAFETY_FRACTION * g.buffers_bytes)
     shared = machine.ram_free if any(g.unified_memory for g in machine.gpus) and machine.ram_free else None
-    return Estimate(ctx=ctx, gpu_layers=n_gpu_layers, devices=[cpu, *gpus], shared_budget=shared)
+    return MemoryEstimate(ctx=ctx, gpu_layers=n_gpu_layers, devices=[cpu, *gpus], shared_budget=shared)

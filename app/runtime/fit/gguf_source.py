@@ -11,7 +11,7 @@ import numpy as np
 from converter.errors import GGUFError
 from converter.gguf_in import read_gguf
 from converter.gguf_values import Metadata
-from .model import DEFAULT_SWA_PATTERN, ModelSpec, TensorInfo, per_layer, swa_layers_from_pattern
+from .model import DEFAULT_SWA_PATTERN, ModelSpec, WeightTensor, per_layer, swa_layers_from_pattern
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def spec_from_gguf(path: str | Path) -> ModelSpec:
     Raises :class:`GGUFError` naming the file for anything that is not a complete, readable GGUF file.
     """
     gf = read_gguf(path)  # validates the container: counts, bounds, tensor types, shapes, offsets, file size
-    tensors = [TensorInfo(t.name, t.qtype, t.ne, t.offset) for t in gf.tensors]
+    tensors = [WeightTensor(t.name, t.qtype, t.ne, t.offset) for t in gf.tensors]
     try:
         return spec_from_metadata(_plain(gf.metadata), tensors, source=str(gf.path), file_size=gf.file_size)
     except (ValueError, IndexError, KeyError, TypeError) as exc:
@@ -46,7 +46,7 @@ def _plain(meta: Metadata) -> dict[str, Any]:
     return out
 
 
-def spec_from_metadata(meta: dict[str, Any], tensors: list[TensorInfo], *, source: str = "",
+def spec_from_metadata(meta: dict[str, Any], tensors: list[WeightTensor], *, source: str = "",
                        file_size: int | None = None) -> ModelSpec:
     """ModelSpec from GGUF key/values (as read, or as the converter would write them) and the tensor list.
 

@@ -3,7 +3,7 @@ target quantization. Only ``config.json`` and the safetensors headers are read (
 
 The converter's own pieces do the work, so the estimate describes the file ``kompakt convert`` would write: its
 checkpoint reader (local folders), its architecture classes (GGUF metadata, tensor names and shapes, generated
-tensors such as Llama 3's ``rope_freqs``) and its recipe (tensor types).
+tensors such as Llama 3's ``rope_freqs``) and its mix rules (tensor types).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any, Iterable, Sequence
 
 from converter.errors import CheckpointError
 
-from .ggml_types import ggml_type
 from .gguf_source import spec_from_metadata
-from .model import ModelSpec, TensorInfo
-from .recipe import tensor_types
+from .model import ModelSpec, WeightTensor
+from .mix_types import tensor_types
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +48,17 @@ def spec_from_checkpoint_meta(config: dict[str, Any], tensors: Iterable[tuple[st
     Tensors are taken in name order, as the converter reads a shard.
     """
     from converter.hf.checkpoint import Checkpoint
-    from converter.hf.safetensors import TensorInfo as HFTensor
+    from converter.hf.safetensors import SafetensorsTensor
 
     where = Path(source or ".")
-    infos: dict[str, HFTensor] = {}
+    infos: dict[str, SafetensorsTensor] = {}
     for name, dtype, shape in sorted(tensors, key=lambda t: t[0]):
         shape = tuple(int(n) for n in shape)
         count = 1
         for n in shape:
             count *= n
-        infos[name] = HFTensor(name, str(dtype), shape, where, 0, count * _DTYPE_BYTES.get(str(dtype).upper(), 2))
+        infos[name] = SafetensorsTensor(name, str(dtype), shape, where, 0,
+                                        count * _DTYPE_BYTES.get(str(dtype).upper(), 2))
     if not infos:
         raise CheckpointError("no tensors in the checkpoint", path=source or None)
     return _spec(config, Checkpoint(where, [], infos), quant, source)
@@ -77,7 +77,7 @@ def _spec(config: dict[str, Any], checkpoint: Any, quant: str, source: str) -> M
     arch = get_architecture(config, source or None)
     planned = list(arch.tensor_plan(checkpoint))
     types = tensor_types(arch, planned, quant)
-    infos = [TensorInfo(p.name, ggml_type(types[p.name]), tuple(reversed(p.shape))) for p in planned]
+    infos = [WeightTensor(p.name, types[p.name], tuple(reversed(p.shape))) for p in planned]
     try:
         return spec_from_metadata(_converter_metadata(arch), infos, source=source)
     except (ValueError, KeyError, TypeError) as exc:

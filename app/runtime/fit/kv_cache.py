@@ -10,8 +10,9 @@ buffer alignment of the device that holds the layer (32 bytes on the CPU).
 
 from __future__ import annotations
 
+from converter.core.quant_types import pad
+
 from .context import CTX_PAD, ContextParams
-from .ggml_types import pad, row_size
 from .model import ModelSpec
 
 
@@ -33,8 +34,8 @@ def layer_kv_bytes(spec: ModelSpec, ctx: ContextParams, il: int, alignment: int 
         v_width = spec.head_dim_v[il] * spec.n_head_kv[il]
     else:
         v_width = spec.max_v_width
-    k = pad(row_size(ctx.k_type, k_width) * cells, alignment)
-    v = pad(row_size(ctx.v_type, v_width) * cells, alignment)
+    k = pad(ctx.k_type.row_bytes(k_width) * cells, alignment)
+    v = pad(ctx.v_type.row_bytes(v_width) * cells, alignment)
     return k + v
 
 

@@ -17,7 +17,7 @@ from .context import ContextParams
 _LINE = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s*([\d.]+) MiB")
 
 
-class _Collector(logging.Handler):
+class _BufferSizeLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.sizes: dict[str, float] = {}
@@ -41,7 +41,7 @@ def measure_buffers(path: str | Path, ctx: ContextParams, *, threads: int = 1) -
 
     install_log_handler()
     logger = logging.getLogger("llama.cpp")
-    collector = _Collector()
+    collector = _BufferSizeLog()
     old_level = logger.level
     logger.addHandler(collector)
     logger.setLevel(logging.DEBUG)

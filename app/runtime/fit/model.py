@@ -11,9 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from gguf.constants import GGMLQuantizationType
-
-from .ggml_types import nbytes
+from converter.core.quant_types import QType
 
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 
@@ -24,18 +22,18 @@ OUTPUT_TENSORS = ("output.", "output_norm.", "cls.", "cls_out.", "cls_norm.", "d
 
 
 @dataclass(frozen=True)
-class TensorInfo:
+class WeightTensor:
     """One weight tensor: GGUF name, ggml type, ggml shape, and its byte offset in the GGUF file if known."""
 
     name: str
-    type: GGMLQuantizationType
+    type: QType
     shape: tuple[int, ...]
     offset: int | None = None
 
     @property
     def nbytes(self) -> int:
         """Bytes of the tensor data (``ggml_nbytes``)."""
-        return nbytes(self.type, self.shape)
+        return QType(self.type).nbytes(self.shape)
 
     @property
     def layer(self) -> int | None:
@@ -68,7 +66,7 @@ class ModelSpec:
     head_dim_k: list[int]
     head_dim_v: list[int]
     n_ff: list[int]
-    tensors: list[TensorInfo]
+    tensors: list[WeightTensor]
     n_ctx_train: int = 0
     n_swa: int = 0
     swa_layers: list[bool] = field(default_factory=list)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from .context import CTX_PAD, ContextParams
 from .devices import Machine
-from .estimate import Estimate, estimate
+from .estimate import MemoryEstimate, estimate
 from .model import ModelSpec
 
 FITS_GPU = "fits_gpu"
@@ -27,7 +27,7 @@ class FitPlan:
     """The verdict for one model and request, the estimate behind it, and what would fit instead."""
 
     verdict: str
-    estimate: Estimate
+    estimate: MemoryEstimate
     n_layer: int
     max_ctx: int | None = None
     suggestions: list[str] = field(default_factory=list)
@@ -42,7 +42,7 @@ class FitPlan:
         return VERDICT_TEXT[self.verdict].format(n=self.gpu_layers, total=self.n_layer + 1)
 
 
-def best_gpu_layers(spec: ModelSpec, machine: Machine, ctx: ContextParams) -> Estimate | None:
+def best_gpu_layers(spec: ModelSpec, machine: Machine, ctx: ContextParams) -> MemoryEstimate | None:
     """The estimate with the most GPU layers that fits everywhere, or None when nothing fits.
 
     With one GPU, its use grows and the CPU's shrinks with every offloaded layer, so a binary search finds the

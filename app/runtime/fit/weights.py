@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from converter.core.quant_types import QType, pad
+
 from .devices import GpuDevice, Machine
-from .ggml_types import is_quantized, pad, row_size
-from .model import ModelSpec, TensorInfo
+from .model import ModelSpec, WeightTensor
 
 CPU_ALIGNMENT = 32
 _NOT_MATMUL = ("norm", "rope_freqs", "conv1d", "ssm_a", "ssm_d")
@@ -74,33 +75,33 @@ def layer_devices(n_layer: int, n_gpu_layers: int, gpus: list[GpuDevice]) -> lis
     return out
 
 
-def is_matmul_weight(t: TensorInfo) -> bool:
+def is_matmul_weight(t: WeightTensor) -> bool:
     """True for tensors llama.cpp multiplies with (MUL_MAT / MUL_MAT_ID): 2-D or 3-D weights, not norms."""
     return len(t.shape) in (2, 3) and not any(s in t.name for s in _NOT_MATMUL) and t.role != "input"
 
 
-def repacked(t: TensorInfo, rules: dict[str, int]) -> bool:
+def repacked(t: WeightTensor, rules: dict[QType, int]) -> bool:
     """Whether the CPU backend would move this tensor into the CPU_REPACK buffer."""
-    need = rules.get(t.type.name)
+    need = rules.get(QType(t.type))
     return bool(need) and is_matmul_weight(t) and len(t.shape) >= 2 and t.shape[1] % need == 0
 
 
-def gpu_alloc_size(t: TensorInfo, gpu: GpuDevice) -> int:
+def gpu_alloc_size(t: WeightTensor, gpu: GpuDevice) -> int:
     """Bytes a GPU backend allocates for ``t`` (``get_alloc_size``), before alignment."""
     size = t.nbytes
     rp = gpu.row_padding
-    if rp and is_quantized(t.type) and t.shape[0] % rp:
-        size += row_size(t.type, rp - t.shape[0] % rp)
+    if rp and QType(t.type).is_quantized and t.shape[0] % rp:
+        size += QType(t.type).row_bytes(rp - t.shape[0] % rp)
     return size
 
 
-def _with_offsets(tensors: list[TensorInfo]) -> list[TensorInfo]:
+def _with_offsets(tensors: list[WeightTensor]) -> list[WeightTensor]:
     """Give tensors without a file offset the offsets a GGUF writer would (in order, 32-byte aligned)."""
     if all(t.offset is not None for t in tensors):
         return tensors
     out, off = [], 0
     for t in tensors:
-        out.append(TensorInfo(t.name, t.type, t.shape, off))
+        out.append(WeightTensor(t.name, t.type, t.shape, off))
         off = pad(off + t.nbytes, CPU_ALIGNMENT)
     return out
 
@@ -109,8 +110,8 @@ def _with_offsets(tensors: list[TensorInfo]) -> list[TensorInfo]:
 class _Group:
     """The tensors of one placement unit (the input layer, one repeating layer, the output layer)."""
 
-    tensors: list[TensorInfo] = field(default_factory=list)
-    tied_copy: TensorInfo | None = None  # output.weight reading token_embd's data
+    tensors: list[WeightTensor] = field(default_factory=list)
+    tied_copy: WeightTensor | None = None  # output.weight reading token_embd's data
     repack: int = 0  # CPU_REPACK bytes when the group is on the CPU
     plain: int = 0  # CPU buffer bytes (no mmap) of the other tensors
     first: int = -1  # mapped file range of the non-repacked tensors
@@ -118,7 +119,7 @@ class _Group:
     placement: dict[str, str] = field(default_factory=dict)
     gpu_bytes: dict[tuple[int, int], int] = field(default_factory=dict)  # (alignment, row padding) -> bytes
 
-    def extend_range(self, t: TensorInfo) -> None:
+    def extend_range(self, t: WeightTensor) -> None:
         end = t.offset + t.nbytes
         self.first = t.offset if self.first < 0 else min(self.first, t.offset)
         self.last = max(self.last, end)
@@ -135,7 +136,7 @@ class _Group:
         return min(t.offset for t in ts), max(t.offset + t.nbytes for t in ts)
 
 
-def _groups(spec: ModelSpec, rules: dict[str, int]) -> list[_Group]:
+def _groups(spec: ModelSpec, rules: dict[QType, int]) -> list[_Group]:
     """Per-unit summaries (index n_layer = output layer, n_layer + 1 = input layer), cached on the spec."""
     key = ("weight-groups", id(spec.tensors), len(spec.tensors), tuple(sorted(rules.items())))
     cached = spec.cache.get(key)
@@ -147,7 +148,7 @@ def _groups(spec: ModelSpec, rules: dict[str, int]) -> list[_Group]:
         if t.role == "input":
             g = groups[spec.n_layer + 1]
             if tied and t.name == "token_embd.weight":
-                copy = TensorInfo("output.weight", t.type, t.shape, t.offset)
+                copy = WeightTensor("output.weight", t.type, t.shape, t.offset)
                 out = groups[spec.n_layer]
                 out.tied_copy = copy
                 if repacked(copy, rules):

@@ -22,7 +22,7 @@ _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class GGUFFile:
+class HubGGUFModel:
     """One downloadable GGUF model: a single file, or the shards of a split file taken together."""
 
     name: str
@@ -52,7 +52,7 @@ def quant_type_from_name(filename: str) -> Optional[str]:
     return {"FP16": "F16", "FP32": "F32"}.get(quant, quant)
 
 
-def gguf_files(files: Iterable[RepoFile]) -> list[GGUFFile]:
+def gguf_files(files: Iterable[RepoFile]) -> list[HubGGUFModel]:
     """Group a repo's ``.gguf`` files (split shards together) and label them with their quant type.
 
     Sorted by size, smallest first; projector files (``mmproj``, for vision models) come last.
@@ -67,7 +67,7 @@ def gguf_files(files: Iterable[RepoFile]) -> list[GGUFFile]:
     for key, members in groups.items():
         members.sort(key=lambda f: f.name)
         sizes = [m.size for m in members]
-        out.append(GGUFFile(
+        out.append(HubGGUFModel(
             name=members[0].name,
             quant=quant_type_from_name(key),
             size=None if any(s is None for s in sizes) else sum(sizes),  # type: ignore[arg-type]
@@ -79,7 +79,7 @@ def gguf_files(files: Iterable[RepoFile]) -> list[GGUFFile]:
 
 
 def list_gguf_files(repo_id: str, revision: str | None = None, token: str | bool | None = None, *,
-                    cancel: Optional[CancelToken] = None, retry: RetryPolicy = DEFAULT_RETRY) -> list[GGUFFile]:
+                    cancel: Optional[CancelToken] = None, retry: RetryPolicy = DEFAULT_RETRY) -> list[HubGGUFModel]:
     """List the ready-made GGUF files of a Hub repo with quant type and size (one API call)."""
     details = model_info(repo_id, revision, token, check_support=False, cancel=cancel, retry=retry)
     return gguf_files(details.files)

@@ -1,4 +1,4 @@
-"""Per-quantization-type facts for the wizard's table: exact tensor bytes from the recipe, bits per weight and the
+"""Per-mix facts for the wizard's table: exact tensor bytes from the mix rules, bits per weight and the
 fit verdict on this machine. Plain Python; the wizard runs :func:`estimate_options` on a worker thread.
 """
 
@@ -14,20 +14,16 @@ import numpy as np
 
 from app.runtime.workflows import fitting
 from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
+from converter.core.quant_types import OFFERED_MIXES, QType
 
 log = logging.getLogger(__name__)
-
-#: The types offered, smallest first.
-OFFERED = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0",
-           "F16")
-
 
 @dataclass(frozen=True)
 class QuantOption:
     """One row of the table."""
 
     mix: str
-    size: int  # bytes of tensor data, exact: each tensor's type as the recipe assigns it
+    size: int  # bytes of tensor data, exact: each tensor's type as the mix rules assign it
     bits_per_weight: float
     verdict: Optional[str]  # app.runtime.fit verdict, None when unknown
     gpu_layers: int = 0
@@ -35,7 +31,7 @@ class QuantOption:
 
 
 def _spec_for(source, mix: str):
-    """ModelSpec of ``source`` quantized to ``mix`` (a GGUF source is re-planned with the mix's recipe)."""
+    """ModelSpec of ``source`` quantized to ``mix`` (a GGUF source is re-planned with the mix's rules)."""
     from app.runtime.sources import HubRepo, LocalGGUF
 
     if isinstance(source, HubRepo):
@@ -47,26 +43,25 @@ def _spec_for(source, mix: str):
 
 def _requantized_spec(path: Path, mix: str):
     from converter.gguf_in import read_gguf
-    from converter.recipes import ModelInfo, TensorInfo, plan_types
+    from converter.mixes import MixModelParams, MixTensor, plan_types
 
     spec = fitting.load_spec(str(path))
     gf = read_gguf(path)
-    infos = [TensorInfo(t.name, tuple(t.shape), t.type) for t in spec.tensors]
-    types = plan_types(infos, mix, ModelInfo.from_metadata(gf.metadata))
+    infos = [MixTensor(t.name, tuple(t.shape), t.type) for t in spec.tensors]
+    types = plan_types(infos, mix, MixModelParams.from_metadata(gf.metadata))
     tensors = [dataclasses.replace(t, type=types.get(t.name, t.type)) for t in spec.tensors]
     return dataclasses.replace(spec, tensors=tensors, file_size=None)
 
 
-def recipe_sizes(folder: Path, mixes) -> tuple[dict[str, int], int]:
+def mix_sizes(folder: Path, mixes) -> tuple[dict[str, int], int]:
     """Exact tensor bytes of each mix for the checkpoint in ``folder`` (reads config and headers, no weights),
-    and the parameter count. Each tensor gets the type llama.cpp's recipe assigns it."""
+    and the parameter count. Each tensor gets the type llama.cpp's mix rules assign it."""
     import gguf
 
-    from converter import quants
     from converter.archs import get_architecture
     from converter.hf.checkpoint import open_checkpoint
     from converter.hf.config import load_config
-    from converter.recipes import ModelInfo, TensorInfo, plan_types
+    from converter.mixes import MixModelParams, MixTensor, plan_types
 
     config = load_config(folder)
     arch = get_architecture(config, folder)
@@ -75,18 +70,17 @@ def recipe_sizes(folder: Path, mixes) -> tuple[dict[str, int], int]:
     arch.write_metadata(writer)
     values = {k: v.value for k, v in writer.kv_data[0].items()}
     values["general.architecture"] = arch.name
-    model = ModelInfo.from_metadata(values)
-    infos = [TensorInfo(t.name, tuple(reversed(t.shape)), gguf.GGMLQuantizationType.F32) for t in planned]
+    model = MixModelParams.from_metadata(values)
+    infos = [MixTensor(t.name, tuple(reversed(t.shape)), QType.F32) for t in planned]
     n_params = sum(int(np.prod(t.shape, dtype=np.int64)) for t in planned)
     sizes = {}
     for mix in mixes:
         types = plan_types(infos, mix, model)
-        sizes[mix] = sum(quants.row_bytes(types[t.name], t.shape[0]) * (int(np.prod(t.shape[1:], dtype=np.int64))
-                                                                      if len(t.shape) > 1 else 1) for t in infos)
+        sizes[mix] = sum(QType(types[t.name]).nbytes(t.shape) for t in infos)
     return sizes, n_params
 
 
-def estimate_options(source, n_ctx: int = 4096, mixes=OFFERED, *, progress: Optional[ProgressCallback] = None,
+def estimate_options(source, n_ctx: int = 4096, mixes=OFFERED_MIXES, *, progress: Optional[ProgressCallback] = None,
                      cancel: Optional[CancelToken] = None) -> list[QuantOption]:
     """One :class:`QuantOption` per mix; a mix that cannot be planned gets a row with ``error`` set."""
     from app.runtime.sources import LocalFolder
@@ -94,7 +88,7 @@ def estimate_options(source, n_ctx: int = 4096, mixes=OFFERED, *, progress: Opti
     exact: dict[str, int] = {}
     n_params = 0
     if isinstance(source, LocalFolder):
-        exact, n_params = recipe_sizes(Path(source.path), mixes)
+        exact, n_params = mix_sizes(Path(source.path), mixes)
     out = []
     for i, mix in enumerate(mixes):
         check(cancel)

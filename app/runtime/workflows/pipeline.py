@@ -18,15 +18,6 @@ from converter.core.progress import CancelToken, Progress, ProgressCallback, che
 
 log = logging.getLogger(__name__)
 
-#: llama.cpp's reference quality cost of each mix (perplexity increase on Llama-3-8B, from llama-quantize's
-#: type list; F16/BF16 on Mistral-7B). Shown as "typical" until the model's own quality is measured.
-TYPICAL_PPL_COST: dict[str, float] = {
-    "Q2_K": 3.5199, "Q3_K_S": 1.6321, "Q3_K_M": 0.6569, "Q3_K_L": 0.5562, "Q4_0": 0.4685, "Q4_1": 0.4511,
-    "Q4_K_S": 0.2689, "Q4_K_M": 0.1754, "Q5_0": 0.1316, "Q5_1": 0.1062, "Q5_K_S": 0.1049, "Q5_K_M": 0.0569,
-    "Q6_K": 0.0217, "Q8_0": 0.0026, "F16": 0.0020, "BF16": -0.0050,
-}
-
-
 @dataclass
 class QuantizePlan:
     """Everything the wizard collected."""
@@ -59,7 +50,7 @@ def source_name(source: object) -> str:
 
 def output_paths(plan: QuantizePlan) -> dict[str, Path]:
     """Where each mix goes: ``<out_dir>/<name>-<MIX>.gguf``."""
-    from converter.recipes import get_mix
+    from converter.core.quant_types import get_mix
 
     name = plan.name or source_name(plan.source)
     return {get_mix(m).name: plan.out_dir / f"{name}-{get_mix(m).name}.gguf" for m in plan.mixes}

@@ -1,7 +1,7 @@
 """The per-tensor rules of llama.cpp's quantization mixes, for the mixes Kompakt offers.
 
 Written from the behaviour of ``llama_tensor_get_type_impl`` and ``tensor_type_fallback`` in llama.cpp's
-src/llama-quant.cpp (pinned llama-cpp-python 0.3.36). :mod:`converter.recipes` drives them: it keeps the counters
+src/llama-quant.cpp (pinned llama-cpp-python 0.3.36). :mod:`converter.mixes` drives them: it keeps the counters
 in a state object (attributes ``model``, ``mix``, ``has_imatrix``, ``tied_embeddings``, ``n_layer``,
 ``n_attention_wv``, ``i_attention_wv``, ``i_ffn_down``, ``i_ffn_gate``, ``i_ffn_up``) and calls
 :func:`mix_rule_type` for each quantizable tensor in llama.cpp's visiting order.
@@ -13,11 +13,10 @@ import re
 from enum import Enum, auto
 from typing import Any, Optional
 
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
+from .core.quant_types import QType
 from .errors import QuantizationError
 
-T = GGMLQuantizationType
+T = QType
 
 
 class Category(Enum):
@@ -75,10 +74,6 @@ def layer_of(name: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def _block(qtype: GGMLQuantizationType) -> int:
-    return GGML_QUANT_SIZES[qtype][0]
-
-
 # Where a row does not hold a whole number of blocks, a 256-weight K-type falls back to a 32-weight type.
 _FALLBACK = {
     T.Q2_K: T.Q4_0, T.Q3_K: T.Q4_0, T.TQ1_0: T.Q4_0, T.TQ2_0: T.Q4_0,
@@ -88,17 +83,17 @@ _FALLBACK = {
 }
 
 
-def fallback_type(n_per_row: int, qtype: GGMLQuantizationType) -> GGMLQuantizationType:
+def fallback_type(n_per_row: int, qtype: QType) -> QType:
     """``qtype`` if rows of ``n_per_row`` fit it, else llama.cpp's fallback (F16 when nothing smaller fits)."""
-    if n_per_row % _block(qtype) == 0:
+    if n_per_row % qtype.block_elements == 0:
         return qtype
     if qtype in _FALLBACK:
         result = _FALLBACK[qtype]
-    elif _block(qtype) <= 32:
+    elif qtype.block_elements <= 32:
         result = qtype
     else:
         raise QuantizationError(f"no fallback type is defined for {qtype.name} (rows of {n_per_row})")
-    return result if n_per_row % _block(result) == 0 else T.F16
+    return result if n_per_row % result.block_elements == 0 else T.F16
 
 
 def _c_mod(a: int, b: int) -> int:
@@ -126,7 +121,7 @@ def _layer_info(qs: Any, counter: int, name: str) -> tuple[int, int]:
     return counter, n_layer
 
 
-def mix_rule_type(qs: Any, new_type: GGMLQuantizationType, tensor: Any) -> GGMLQuantizationType:
+def mix_rule_type(qs: Any, new_type: QType, tensor: Any) -> QType:
     """Apply the mix's rules to one quantizable tensor (``tensor.name``, ``tensor.shape``); updates counters."""
     name: str = tensor.name
     model = qs.model
@@ -139,7 +134,7 @@ def mix_rule_type(qs: Any, new_type: GGMLQuantizationType, tensor: Any) -> GGMLQ
         return T.Q8_0
 
     if cat == Category.OUTPUT or (qs.tied_embeddings and cat == Category.TOKEN_EMBD):
-        if falcon or tensor.shape[0] % _block(new_type) != 0:
+        if falcon or tensor.shape[0] % new_type.block_elements != 0:
             new_type = T.Q8_0
         elif new_type != T.Q8_0:
             new_type = T.Q6_K
@@ -166,7 +161,7 @@ def mix_rule_type(qs: Any, new_type: GGMLQuantizationType, tensor: Any) -> GGMLQ
     return new_type
 
 
-def _attn_v_type(qs: Any, mix: str, new_type: GGMLQuantizationType) -> GGMLQuantizationType:
+def _attn_v_type(qs: Any, mix: str, new_type: QType) -> QType:
     model = qs.model
     if mix == "Q2_K":
         new_type = T.Q4_K if model.n_gqa >= 4 else T.Q3_K
@@ -185,8 +180,8 @@ def _attn_v_type(qs: Any, mix: str, new_type: GGMLQuantizationType) -> GGMLQuant
     return new_type
 
 
-def _ffn_down_type(qs: Any, mix: str, new_type: GGMLQuantizationType, i_layer: int, n_layer: int,
-                   falcon: bool) -> GGMLQuantizationType:
+def _ffn_down_type(qs: Any, mix: str, new_type: QType, i_layer: int, n_layer: int,
+                   falcon: bool) -> QType:
     if mix == "Q2_K":
         return T.Q3_K
     if mix == "Q3_K_M":
@@ -215,8 +210,8 @@ _ATTN_OUTPUT_MOE8_Q5K = frozenset({"Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M
 _ATTN_OUTPUT = {"Q2_K": T.Q3_K, "Q3_K_M": T.Q4_K, "Q3_K_L": T.Q5_K}
 
 
-def _attn_output_type(n_expert: int, mix: str, new_type: GGMLQuantizationType,
-                      falcon: bool) -> GGMLQuantizationType:
+def _attn_output_type(n_expert: int, mix: str, new_type: QType,
+                      falcon: bool) -> QType:
     if falcon:
         return T.Q4_K if mix == "Q3_K_L" else new_type
     if n_expert == 8:

@@ -5,11 +5,11 @@ check the same function against llama.cpp itself on SmolLM2.
 """
 
 import pytest
-from gguf import GGMLQuantizationType as T
-
+from converter.core.quant_types import QType as T
+from converter.core.quant_types import UnknownTypeError, get_mix
 from converter.errors import QuantizationError
-from converter.recipe_rules import use_more_bits
-from converter.recipes import ModelInfo, Override, TensorInfo, get_mix, plan_types, tensor_order_key
+from converter.mix_rules import use_more_bits
+from converter.mixes import MixModelParams, MixTensor, Override, plan_types, tensor_order_key
 
 
 def llama_tensors(n_layer, n_embd=256, n_ff=512, n_head=8, n_head_kv=8, vocab=1000, tied=True, n_expert=0):
@@ -30,12 +30,12 @@ def llama_tensors(n_layer, n_embd=256, n_ff=512, n_head=8, n_head_kv=8, vocab=10
         else:
             t += [(p + "ffn_gate.weight", (n_embd, n_ff)), (p + "ffn_up.weight", (n_embd, n_ff)),
                   (p + "ffn_down.weight", (n_ff, n_embd))]
-    return [TensorInfo(name, shape, T.F32) for name, shape in t]
+    return [MixTensor(name, shape, T.F32) for name, shape in t]
 
 
 def plan(mix, n_layer=8, arch="llama", n_head=8, n_head_kv=8, n_expert=0, overrides=(), has_imatrix=False, **kw):
     tensors = llama_tensors(n_layer, n_head=n_head, n_head_kv=n_head_kv, n_expert=n_expert, **kw)
-    model = ModelInfo(arch, n_layer, n_head, n_head_kv, n_expert)
+    model = MixModelParams(arch, n_layer, n_head, n_head_kv, n_expert)
     return plan_types(tensors, mix, model, overrides=[Override.parse(o) for o in overrides],
                       has_imatrix=has_imatrix)
 
@@ -141,19 +141,19 @@ def test_eight_expert_moe():
 
 
 def test_moe_layer_comes_from_the_name():
-    tensors = [TensorInfo("blk.3.ffn_down_exps.weight", (512, 256, 4), T.F32),
-               TensorInfo("blk.0.ffn_down_exps.weight", (512, 256, 4), T.F32)]
-    types = plan_types(tensors, "Q4_K_M", ModelInfo("qwen2moe", 8, 8, 8, n_expert=4))
+    tensors = [MixTensor("blk.3.ffn_down_exps.weight", (512, 256, 4), T.F32),
+               MixTensor("blk.0.ffn_down_exps.weight", (512, 256, 4), T.F32)]
+    types = plan_types(tensors, "Q4_K_M", MixModelParams("qwen2moe", 8, 8, 8, n_expert=4))
     assert types["blk.3.ffn_down_exps.weight"] == T.Q6_K  # layer 3 of 8 gets more bits, whatever the order
     with pytest.raises(QuantizationError, match="layer"):
-        plan_types([TensorInfo("extra.ffn_down_exps.weight", (512, 256, 4), T.F32)], "Q4_K_M",
-                   ModelInfo("qwen2moe", 8, 8, 8, n_expert=4))
+        plan_types([MixTensor("extra.ffn_down_exps.weight", (512, 256, 4), T.F32)], "Q4_K_M",
+                   MixModelParams("qwen2moe", 8, 8, 8, n_expert=4))
 
 
 def test_70b_and_falcon_rules():
-    model = ModelInfo("llama", 80, 64, 8)
-    assert model.is_70b and not ModelInfo("llama", 80, 64, 64).is_70b
-    v = plan_types([TensorInfo("blk.5.attn_v.weight", (8192, 1024), T.F32)], "Q3_K_S", model)
+    model = MixModelParams("llama", 80, 64, 8)
+    assert model.is_70b and not MixModelParams("llama", 80, 64, 64).is_70b
+    v = plan_types([MixTensor("blk.5.attn_v.weight", (8192, 1024), T.F32)], "Q3_K_S", model)
     assert v["blk.5.attn_v.weight"] == T.Q5_K
     falcon = plan("Q4_K_M", arch="falcon", n_layer=32, tied=False)
     assert falcon["output.weight"] == T.Q8_0
@@ -162,8 +162,8 @@ def test_70b_and_falcon_rules():
 
 
 def test_fused_qkv_counts_like_attn_v():
-    tensors = [TensorInfo(f"blk.{i}.attn_qkv.weight", (256, 768), T.F32) for i in range(8)]
-    types = plan_types(tensors, "Q4_K_M", ModelInfo("phi3", 8, 8, 8))
+    tensors = [MixTensor(f"blk.{i}.attn_qkv.weight", (256, 768), T.F32) for i in range(8)]
+    types = plan_types(tensors, "Q4_K_M", MixModelParams("phi3", 8, 8, 8))
     assert [types[f"blk.{i}.attn_qkv.weight"] for i in range(8)] == \
         [T.Q6_K, T.Q4_K, T.Q4_K, T.Q6_K, T.Q4_K, T.Q4_K, T.Q6_K, T.Q6_K]
 
@@ -186,16 +186,16 @@ def test_float_mixes_and_pure():
     assert f16["token_embd.weight"] == T.F16 and f16["output_norm.weight"] == T.F32
     assert set(per_layer(f16, "attn_v")) == {T.F16}
     tensors = llama_tensors(8)
-    pure = plan_types(tensors, "Q4_K_M", ModelInfo("llama", 8, 8, 8), pure=True)
+    pure = plan_types(tensors, "Q4_K_M", MixModelParams("llama", 8, 8, 8), pure=True)
     assert {t for n, t in pure.items() if "norm" not in n and "rope" not in n} == {T.Q4_K}
 
 
 def test_never_quantized_tensors():
-    tensors = [TensorInfo("blk.0.attn_q.weight", (256, 1), T.F32),  # effectively 1-D
-               TensorInfo("position_embd.weight", (256, 512), T.F32),
-               TensorInfo("blk.0.ssm_conv1d.weight", (4, 256), T.F32),
-               TensorInfo("blk.0.attn_q.bias", (256, 256), T.F16)]
-    types = plan_types(tensors, "Q4_K_M", ModelInfo("llama", 1, 8, 8))
+    tensors = [MixTensor("blk.0.attn_q.weight", (256, 1), T.F32),  # effectively 1-D
+               MixTensor("position_embd.weight", (256, 512), T.F32),
+               MixTensor("blk.0.ssm_conv1d.weight", (4, 256), T.F32),
+               MixTensor("blk.0.attn_q.bias", (256, 256), T.F16)]
+    types = plan_types(tensors, "Q4_K_M", MixModelParams("llama", 1, 8, 8))
     assert types == {t.name: t.type for t in tensors}
 
 
@@ -204,17 +204,19 @@ def test_order_and_names():
     assert sorted(names, key=tensor_order_key) == ["output.weight", "token_embd.weight", "blk.1.z.weight",
                                                    "blk.9.b.weight", "blk.10.a.weight"]
     assert get_mix("q4_k_m").name == "Q4_K_M" and get_mix("Q5_K").name == "Q5_K_M"
-    with pytest.raises(QuantizationError, match="unknown quantization type"):
+    with pytest.raises(UnknownTypeError, match="unknown quantization type"):
         get_mix("Q7_K")
-    for bad in ("attn_v", "=q8_0", "attn_v=q9_9", "(=q8_0"):
+    for bad in ("attn_v", "=q8_0", "(=q8_0"):
         with pytest.raises(QuantizationError):
             Override.parse(bad)
+    with pytest.raises(UnknownTypeError, match="unknown ggml type 'q9_9'"):
+        Override.parse("attn_v=q9_9")
 
 
 def test_model_info_from_metadata():
     meta = {"general.architecture": "llama", "llama.block_count": 30, "llama.attention.head_count": 9,
             "llama.attention.head_count_kv": [3] * 30}
-    info = ModelInfo.from_metadata(meta)
+    info = MixModelParams.from_metadata(meta)
     assert (info.n_layer, info.n_gqa, info.n_expert) == (30, 3, 0)
     with pytest.raises(QuantizationError, match="block_count"):
-        ModelInfo.from_metadata({"general.architecture": "llama"})
+        MixModelParams.from_metadata({"general.architecture": "llama"})

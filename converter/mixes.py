@@ -1,7 +1,8 @@
-"""Quantization mixes ("recipes"): which GGML type each tensor gets for Q4_K_M, Q5_K_S, ...
+"""Quantization mixes: which GGML type each tensor gets for Q4_K_M, Q5_K_S, ...
 
-A mix names a default type (Q4_K for Q4_K_M) plus rules that give some tensors more bits: the output matrix (and
-the token embeddings when they double as the output), ``attn_v`` and ``ffn_down`` in chosen layers, and so on.
+A mix (:data:`converter.core.quant_types.MIXES`) names a default type (Q4_K for Q4_K_M) plus rules that give some
+tensors more bits: the output matrix (and the token embeddings when they double as the output), ``attn_v`` and
+``ffn_down`` in chosen layers, and so on.
 Rows whose length is not a multiple of the chosen type's block fall back to a type with smaller blocks.
 
 These rules reproduce llama.cpp's ``llama_tensor_get_type`` (src/llama-quant.cpp of the pinned llama-cpp-python)
@@ -17,68 +18,10 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-from gguf import GGMLQuantizationType, LlamaFileType
 
+from .core.quant_types import FLOAT_TYPES, Mix, QType, get_mix
 from .errors import QuantizationError
-from .recipe_rules import ATTN_V_LIKE, category, fallback_type, layer_of, mix_rule_type
-
-T = GGMLQuantizationType
-F = LlamaFileType
-
-#: Types that are not block-quantized: a mix with one of these as default skips every mix rule.
-FLOAT_TYPES = frozenset({T.F32, T.F16, T.BF16})
-
-
-@dataclass(frozen=True)
-class Mix:
-    """One quantization mix: its name, the ``general.file_type`` it writes and its default tensor type."""
-
-    name: str
-    ftype: LlamaFileType
-    default: GGMLQuantizationType
-
-
-MIXES: dict[str, Mix] = {m.name: m for m in (
-    Mix("Q2_K", F.MOSTLY_Q2_K, T.Q2_K),
-    Mix("Q3_K_S", F.MOSTLY_Q3_K_S, T.Q3_K),
-    Mix("Q3_K_M", F.MOSTLY_Q3_K_M, T.Q3_K),
-    Mix("Q3_K_L", F.MOSTLY_Q3_K_L, T.Q3_K),
-    Mix("Q4_K_S", F.MOSTLY_Q4_K_S, T.Q4_K),
-    Mix("Q4_K_M", F.MOSTLY_Q4_K_M, T.Q4_K),
-    Mix("Q5_K_S", F.MOSTLY_Q5_K_S, T.Q5_K),
-    Mix("Q5_K_M", F.MOSTLY_Q5_K_M, T.Q5_K),
-    Mix("Q6_K", F.MOSTLY_Q6_K, T.Q6_K),
-    Mix("Q8_0", F.MOSTLY_Q8_0, T.Q8_0),
-    Mix("Q4_0", F.MOSTLY_Q4_0, T.Q4_0),
-    Mix("Q4_1", F.MOSTLY_Q4_1, T.Q4_1),
-    Mix("Q5_0", F.MOSTLY_Q5_0, T.Q5_0),
-    Mix("Q5_1", F.MOSTLY_Q5_1, T.Q5_1),
-    Mix("F16", F.MOSTLY_F16, T.F16),
-    Mix("BF16", F.MOSTLY_BF16, T.BF16),
-    Mix("F32", F.ALL_F32, T.F32),
-)}
-
-#: Accepted spellings besides the canonical names (llama-quantize accepts Q4_K for Q4_K_M, Q5_K for Q5_K_M).
-_ALIASES = {"Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M", "Q3_K": "Q3_K_M", "FP16": "F16", "FP32": "F32"}
-
-
-def get_mix(name: str) -> Mix:
-    """The mix called ``name`` (case-insensitive); raises QuantizationError listing the known mixes."""
-    key = name.strip().upper().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    try:
-        return MIXES[key]
-    except KeyError:
-        raise QuantizationError(f"unknown quantization type {name!r} (known: {', '.join(MIXES)})") from None
-
-
-def parse_ggml_type(name: str) -> GGMLQuantizationType:
-    """A GGML tensor type from its name (``q8_0``, ``Q6_K``, ``f16``), case-insensitive."""
-    try:
-        return GGMLQuantizationType[name.strip().upper()]
-    except KeyError:
-        raise QuantizationError(f"unknown tensor type {name!r}") from None
-
+from .mix_rules import ATTN_V_LIKE, category, fallback_type, layer_of, mix_rule_type
 
 # ---------------------------------------------------------------------------------------------------------------
 # Model facts the rules look at
@@ -89,7 +32,7 @@ _70B_LAYERS = {"llama": 80, "qwen2": 80, "deci": 80, "olmo": 80, "jais2": 68}
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class MixModelParams:
     """The hyper-parameters llama.cpp's mix rules depend on."""
 
     arch: str
@@ -117,7 +60,7 @@ class ModelInfo:
         return True
 
     @classmethod
-    def from_metadata(cls, meta: Mapping[str, object]) -> "ModelInfo":
+    def from_metadata(cls, meta: Mapping[str, object]) -> "MixModelParams":
         """Build from GGUF metadata values (``general.architecture``, ``<arch>.block_count``, ...)."""
         arch = str(meta.get("general.architecture", ""))
         if not arch:
@@ -141,12 +84,12 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class TensorInfo:
+class MixTensor:
     """A tensor as the rules see it: its name, its shape in GGML order (``shape[0]`` = row length), its type."""
 
     name: str
     shape: tuple[int, ...]
-    type: GGMLQuantizationType
+    type: QType
 
     @property
     def n_dims(self) -> int:
@@ -163,7 +106,7 @@ class Override:
     ``type`` instead of the mix's choice."""
 
     pattern: re.Pattern
-    type: GGMLQuantizationType
+    type: QType
 
     @classmethod
     def parse(cls, text: str) -> "Override":
@@ -175,7 +118,7 @@ class Override:
             pattern = re.compile(name.lower())
         except re.error as exc:
             raise QuantizationError(f"bad pattern in override {text!r}: {exc}") from None
-        return cls(pattern, parse_ggml_type(qtype))
+        return cls(pattern, QType.parse(qtype))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -206,7 +149,7 @@ def tensor_order_key(name: str) -> tuple[int, bytes]:
     return (-1 if layer is None else layer, name.encode())
 
 
-def allows_quantization(tensor: TensorInfo, arch: str = "") -> bool:
+def allows_quantization(tensor: MixTensor, arch: str = "") -> bool:
     """Whether llama.cpp would quantize this tensor at all (2-D/3-D ``*weight`` tensors, minus norms and a list
     of small or sensitive tensors); the others keep their source type."""
     name = tensor.name
@@ -221,9 +164,9 @@ def allows_quantization(tensor: TensorInfo, arch: str = "") -> bool:
     return True
 
 
-def plan_types(tensors: Iterable[TensorInfo], mix: Mix | str, model: ModelInfo, *,
+def plan_types(tensors: Iterable[MixTensor], mix: Mix | str, model: MixModelParams, *,
                overrides: Sequence[Override] = (), has_imatrix: bool = False,
-               pure: bool = False) -> dict[str, GGMLQuantizationType]:
+               pure: bool = False) -> dict[str, QType]:
     """The GGML type of every tensor in a ``mix`` quantization: ``{name: type}``.
 
     ``overrides`` are tried in order and the first whose pattern is found in a tensor's name sets its type (for
@@ -238,7 +181,7 @@ def plan_types(tensors: Iterable[TensorInfo], mix: Mix | str, model: ModelInfo, 
     state = _State(model=model, mix=mix, has_imatrix=has_imatrix,
                    tied_embeddings="output.weight" not in names, n_layer=model.n_layer,
                    n_attention_wv=sum(category(n) in ATTN_V_LIKE for n in names))
-    result: dict[str, GGMLQuantizationType] = {}
+    result: dict[str, QType] = {}
     for tensor in ordered:
         result[tensor.name] = _tensor_type(state, tensor, overrides, pure)
     return result
@@ -248,7 +191,7 @@ def plan_types(tensors: Iterable[TensorInfo], mix: Mix | str, model: ModelInfo, 
 class _State:
     """Counters that llama.cpp keeps while it walks the tensors (``quantize_state_impl``)."""
 
-    model: ModelInfo
+    model: MixModelParams
     mix: Mix
     has_imatrix: bool
     tied_embeddings: bool
@@ -261,8 +204,8 @@ class _State:
     n_fallback: int = 0
 
 
-def _tensor_type(state: _State, tensor: TensorInfo, overrides: Sequence[Override],
-                 pure: bool) -> GGMLQuantizationType:
+def _tensor_type(state: _State, tensor: MixTensor, overrides: Sequence[Override],
+                 pure: bool) -> QType:
     if not allows_quantization(tensor, state.model.arch):
         return tensor.type
     new_type = state.mix.default
