@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from gguf.constants import GGMLQuantizationType
 
+from app.runtime.errors import FitError
+
 from .ggml_types import ggml_type, is_quantized, pad
 
 #: llama_context pads the context to a multiple of 256 (``GGML_PAD(n_ctx, 256)``).
@@ -29,11 +31,11 @@ class ContextParams:
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0:
-            raise ValueError(f"context size must be positive, got {self.n_ctx}")
+            raise FitError(f"context size must be positive, got {self.n_ctx}")
         for name in (self.type_k, self.type_v):
             ggml_type(name)
         if is_quantized(self.v_type) and not self.flash_attn:
-            raise ValueError("a quantized V cache needs flash attention (llama.cpp refuses it otherwise)")
+            raise FitError("a quantized V cache needs flash attention (llama.cpp refuses it otherwise)")
 
     @property
     def k_type(self) -> GGMLQuantizationType:

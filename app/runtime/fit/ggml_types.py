@@ -10,12 +10,14 @@ from typing import Sequence
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
+from app.runtime.errors import FitError
+
 #: Cache types llama.cpp accepts for K and V (``--cache-type-k/-v``), by lower-case name.
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
 def ggml_type(name_or_id: str | int | GGMLQuantizationType) -> GGMLQuantizationType:
-    """Look a ggml type up by name (``"q8_0"``, ``"Q4_K"``) or id; raise ``ValueError`` for an unknown one."""
+    """Look a ggml type up by name (``"q8_0"``, ``"Q4_K"``) or id; raise :class:`FitError` for an unknown one."""
     if isinstance(name_or_id, GGMLQuantizationType):
         return name_or_id
     if isinstance(name_or_id, int):
@@ -23,7 +25,7 @@ def ggml_type(name_or_id: str | int | GGMLQuantizationType) -> GGMLQuantizationT
     try:
         return GGMLQuantizationType[name_or_id.upper()]
     except KeyError:
-        raise ValueError(f"unknown ggml type {name_or_id!r}") from None
+        raise FitError(f"unknown ggml type {name_or_id!r}") from None
 
 
 def block_size(t: GGMLQuantizationType) -> int:
@@ -45,7 +47,7 @@ def row_size(t: GGMLQuantizationType, ne0: int) -> int:
     """Bytes of one row of ``ne0`` elements (``ggml_row_size``); ``ne0`` must be a multiple of the block size."""
     bs = block_size(t)
     if ne0 % bs:
-        raise ValueError(f"a row of {ne0} elements is not a whole number of {t.name} blocks ({bs})")
+        raise FitError(f"a row of {ne0} elements is not a whole number of {t.name} blocks ({bs})")
     return ne0 // bs * type_size(t)
 
 
