@@ -77,3 +77,25 @@ def test_fit_view_and_chat_agree_on_flash_attention_for_f16(qtbot, monkeypatch, 
     load = seen["load"]
     assert (load.type_k, load.n_ctx, load.n_gpu_layers) == ("f16", planned.n_ctx, view.gpu_layers())
     assert load.flash_attn == ("on" if planned.flash_attn else "off") == "on"  # CPU: llama.cpp enables it
+
+
+def test_minus_one_gpu_layers_is_auto_in_the_gui(qtbot, monkeypatch, smollm2_gguf):
+    from app.gui.chat.panels import LoadPanel
+    from app.gui.settings_dialog import SettingsDialog
+    from app.runtime import load_policy
+    from app.runtime.fit import GpuDevice, Machine
+
+    gpu = Machine(ram_free=8 << 30, ram_total=16 << 30, cpu_isa="avx2",
+                  gpus=[GpuDevice("GPU0", "cuda", 600 << 20, 600 << 20)])
+    monkeypatch.setattr(load_policy, "this_machine", lambda **_: gpu)
+    settings = Settings(context_length=4096)
+    assert settings.gpu_layers == -1
+    view = _fit_view(qtbot, settings, smollm2_gguf)
+    auto = load_policy.plan_load(smollm2_gguf, settings, n_ctx=4096)  # what a chat would load
+    assert 0 < view.gpu_layers() == auto.params.n_gpu_layers < 31  # the slider starts at "as many as fit"
+    panel = LoadPanel(settings)
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(panel)
+    qtbot.addWidget(dialog)
+    assert panel.gpu.text() == "auto" and panel.load_settings().n_gpu_layers == -1
+    assert dialog.gpu.text().startswith("auto") and dialog.result_settings().gpu_layers == -1
