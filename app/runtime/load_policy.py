@@ -145,6 +145,8 @@ def plan_load(model: str | Path | None = None, prefs: Optional[Settings] = None,
     unknown = set(explicit) - _LOAD_FIELDS
     if unknown:
         raise TypeError(f"plan_load got unknown settings: {', '.join(sorted(unknown))}")
+    if model is None and spec is None:
+        raise TypeError("plan_load needs a model or a spec")
     prefs = prefs or Settings()
     given = {k: v for k, v in explicit.items() if v is not None}
     params = LoadSettings(n_ctx=prefs.context_length, n_gpu_layers=prefs.gpu_layers, n_threads=prefs.threads,
@@ -152,7 +154,7 @@ def plan_load(model: str | Path | None = None, prefs: Optional[Settings] = None,
     params = replace(params, **given)
     params.validate()
     try:
-        spec = spec or load_spec(model, quant)  # type: ignore[arg-type]
+        spec = spec or load_spec(model, quant)  # type: ignore[arg-type]  # model is not None here
         machine = machine or this_machine()
     except Exception as exc:  # noqa: BLE001 - re-raised unless the caller asked for a best effort
         if not best_effort:

@@ -176,4 +176,4 @@ def test_one_thread_default_and_one_set_of_limits():
     with pytest.raises(SettingsError, match="GPU layers"):
         LoadSettings(n_gpu_layers=-2).validate()
     with pytest.raises(TypeError):
-        load_policy.plan_load(spec=None, n_layers=3)  # a misspelt setting is not silently ignored
+        load_policy.plan_load("m.gguf", n_layers=3)  # a misspelt setting is not silently ignored
