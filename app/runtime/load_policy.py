@@ -156,13 +156,13 @@ def plan_load(model: str | Path | None = None, prefs: Optional[Settings] = None,
     try:
         spec = spec or load_spec(model, quant)  # type: ignore[arg-type]  # model is not None here
         machine = machine or this_machine()
+        plan = LoadPlan(replace(params), spec, machine)
+        _decide(plan, ctx_soft="n_ctx" not in given, swa_full=swa_full, use_mmap=use_mmap)
+        return plan
     except Exception as exc:  # noqa: BLE001 - re-raised unless the caller asked for a best effort
         if not best_effort:
             raise
         return _unchecked(params, machine, exc)
-    plan = LoadPlan(params, spec, machine)
-    _decide(plan, ctx_soft="n_ctx" not in given, swa_full=swa_full, use_mmap=use_mmap)
-    return plan
 
 
 def _unchecked(params: LoadSettings, machine: Optional[Machine], why: BaseException) -> LoadPlan:

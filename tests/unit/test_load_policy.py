@@ -115,6 +115,19 @@ def test_estimator_failure_never_blocks_loading(monkeypatch, backend_spy, tmp_pa
         assert seen["path"] == model and (s.n_ctx, s.n_gpu_layers, s.flash_attn) == (512, 0, "auto")
 
 
+def test_a_failing_estimate_never_blocks_loading(monkeypatch, machine, backend_spy, smollm2_gguf):
+    machine(cpu(8 * GiB))
+
+    def broken(*_a, **_k):
+        raise ValueError("the estimator does not model this")
+
+    monkeypatch.setattr(load_policy, "plan_fit", broken)
+    session, seen = backend_spy
+    with pytest.raises(_Reached):
+        session(smollm2_gguf, LoadSettings(n_ctx=512, n_threads=1, n_gpu_layers=-1))
+    assert (seen["settings"].n_ctx, seen["settings"].n_gpu_layers) == (512, 0)
+
+
 def test_chat_loads_exactly_what_the_policy_planned(machine, backend_spy, smollm2_gguf):
     machine(with_gpu(24 * GiB))
     session, seen = backend_spy
