@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from app.cli.fit import gpu_layers_arg
+
 HELP = """commands:
   /reset         start a new conversation (keeps the system prompt)
   /regen         answer the last message again
@@ -25,23 +27,25 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("chat", help="chat with a GGUF model in the terminal",
                               description="Chat with a local GGUF model. " + __doc__.split("\n\n")[1])
     p.add_argument("model", type=Path, help="the .gguf model file")
-    g = p.add_argument_group("model loading")
-    g.add_argument("--ctx", type=int, help="context size in tokens (default 4096)")
-    g.add_argument("--gpu-layers", type=int, help="layers to offload to the GPU, -1 = all (default 0)")
-    g.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    g = p.add_argument_group("model loading (defaults: your saved settings)")
+    g.add_argument("--ctx", type=int, help="context size in tokens (default: your settings', lowered until it fits)")
+    g.add_argument("--gpu-layers", type=gpu_layers_arg, metavar="N|auto|all",
+                   help="layers to offload to the GPU; auto (-1) = as many as fit")
+    g.add_argument("--threads", type=int, help="CPU threads (default: your settings', else the physical cores)")
     g.add_argument("--kv-type", metavar="TYPE[,TYPE]",
-                   help="K/V cache type: f16 (default), q8_0, q4_0, ...; 'K,V' sets them apart")
-    g.add_argument("--flash-attn", choices=("on", "off", "auto"), help="flash attention (default auto)")
+                   help="K/V cache type: f16, q8_0, q4_0, ...; 'K,V' sets them apart")
+    g.add_argument("--flash-attn", choices=("on", "off", "auto"),
+                   help="flash attention (default auto: as llama.cpp decides for this device and model)")
     g.add_argument("--lookup", action="store_true", help="prompt-lookup speculative decoding (same answers)")
-    s = p.add_argument_group("answers")
-    s.add_argument("--system", metavar="TEXT", default="", help="system prompt")
-    s.add_argument("--temp", type=float, help="temperature, 0 = greedy (default 0.7)")
-    s.add_argument("--top-p", type=float, help="nucleus sampling threshold (default 0.95)")
+    s = p.add_argument_group("answers (defaults: your saved settings)")
+    s.add_argument("--system", metavar="TEXT", help="system prompt")
+    s.add_argument("--temp", type=float, help="temperature, 0 = greedy")
+    s.add_argument("--top-p", type=float, help="nucleus sampling threshold")
     s.add_argument("--top-k", type=int, help="sample among the k likeliest tokens, 0 = off (default 40)")
     s.add_argument("--min-p", type=float, help="minimum probability relative to the top token (default 0.05)")
     s.add_argument("--repeat-penalty", type=float, help="penalty for repeated tokens, 1 = off (default 1.1)")
     s.add_argument("--seed", type=int, help="random seed (default: random)")
-    s.add_argument("--max-tokens", type=int, help="longest answer in tokens (default 512)")
+    s.add_argument("--max-tokens", type=int, help="longest answer in tokens")
     p.set_defaults(run=run)
 
 
@@ -52,29 +56,29 @@ def conversations_dir() -> Path:
     return data_dir() / "conversations"
 
 
-def _settings(args: argparse.Namespace):
-    from app.runtime.chat import LoadSettings, SamplingSettings
+def _settings(args: argparse.Namespace, prefs):
+    """(load plan, sampling settings, system prompt) from the user's saved settings ``prefs`` and the flags (flags
+    win)."""
+    from app.runtime.chat import SamplingSettings
+    from app.runtime.load_policy import plan_load
 
     kv_k = kv_v = None
     if args.kv_type:
         kv_k, _, kv_v = args.kv_type.partition(",")
         kv_v = kv_v or kv_k
-    # The single place where model-specific defaults (context, GPU layers) come from: LoadSettings.defaults_for.
-    load = LoadSettings.defaults_for(args.model, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
-                                     n_threads=args.threads, type_k=kv_k, type_v=kv_v, flash_attn=args.flash_attn,
-                                     lookup=args.lookup or None)
-    sampling = SamplingSettings()
-    for attr, value in (("temperature", args.temp), ("top_p", args.top_p), ("top_k", args.top_k),
-                        ("min_p", args.min_p), ("repeat_penalty", args.repeat_penalty), ("seed", args.seed),
-                        ("max_tokens", args.max_tokens)):
-        if value is not None:
-            setattr(sampling, attr, value)
-    return load, sampling
+    plan = plan_load(args.model, prefs, best_effort=True, n_ctx=args.ctx, n_gpu_layers=args.gpu_layers,
+                     n_threads=args.threads, type_k=kv_k, type_v=kv_v, flash_attn=args.flash_attn,
+                     lookup=args.lookup or None)
+    sampling = SamplingSettings.from_prefs(prefs, temperature=args.temp, top_p=args.top_p, top_k=args.top_k,
+                                           min_p=args.min_p, repeat_penalty=args.repeat_penalty, seed=args.seed,
+                                           max_tokens=args.max_tokens)
+    return plan, sampling, prefs.system_prompt if args.system is None else args.system
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the model on a worker thread and run the chat loop on stdin/stdout."""
     from app.cli._console import ProgressLine, ctrl_c_cancels
+    from app.runtime import settings
     from app.runtime.chat import ChatWorker
     from app.runtime.errors import KompaktRuntimeError
     from converter.core.progress import Cancelled
@@ -82,12 +86,13 @@ def run(args: argparse.Namespace) -> int:
     worker = ChatWorker()
     try:
         try:
-            load, sampling = _settings(args)
-            load.validate()
+            plan, sampling, system = _settings(args, settings.load())
             sampling.validate()
+            for note in plan.notes:
+                print(f"kompakt: note: {note}", file=sys.stderr)
             line = ProgressLine() if sys.stderr.isatty() else None
             with ctrl_c_cancels() as cancel:
-                info = worker.load(args.model, load, sampling=sampling, system_prompt=args.system,
+                info = worker.load(args.model, plan.params, sampling=sampling, system_prompt=system,
                                    progress=line, cancel=cancel).result()
             if line is not None:
                 line.close()

@@ -21,29 +21,39 @@ def parse_bytes(text: str) -> int:
     return int(float(m.group(1)) * scale)
 
 
-def _gpu_layers(text: str) -> int | None:
-    if text == "auto":
-        return None
+def gpu_layers_arg(text: str) -> int:
+    """``--gpu-layers`` for ``kompakt fit`` and ``kompakt chat``: a count, ``auto`` (-1: as many as fit) or ``all``."""
+    from app.runtime.settings import GPU_LAYERS_ALL, GPU_LAYERS_AUTO
+
+    named = {"auto": GPU_LAYERS_AUTO, "all": GPU_LAYERS_ALL}
     try:
-        return int(text)
+        return named[text] if text in named else int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("--gpu-layers takes a number or 'auto'") from None
+        raise argparse.ArgumentTypeError("--gpu-layers takes a number, 'auto' or 'all'") from None
 
 
 def add_parser(subparsers) -> None:
     """Register ``kompakt fit``."""
     p = subparsers.add_parser("fit", help="estimate RAM/VRAM use and whether a model fits",
                               description="Estimate the memory llama.cpp needs for MODEL (a GGUF file, a Hugging "
-                                          "Face folder or a Hub repo id) and whether it fits this machine.")
+                                          "Face folder or a Hub repo id) and whether it fits this machine, with "
+                                          "the parameters `kompakt chat` would load it with. Defaults come from "
+                                          "your saved settings; flags override them.")
     p.add_argument("model", metavar="MODEL", help="GGUF file, Hugging Face folder, or Hub repo id (owner/name)")
     p.add_argument("--type", default=None, metavar="MIX",
-                   help=f"target mix for a Hugging Face model (default {DEFAULT_MIX.name}; ignored for GGUF)")
-    p.add_argument("--ctx", type=int, default=4096, help="context size in tokens (default 4096)")
-    p.add_argument("--kv-type", choices=KV_CACHE_OFFERED, default="f16", help="KV cache type (K and V)")
-    p.add_argument("--flash-attn", choices=["on", "off"], default="off", help="flash attention (default off)")
-    p.add_argument("--gpu-layers", type=_gpu_layers, default=None, metavar="N|auto",
-                   help="layers to offload like llama.cpp's n_gpu_layers (default auto: as many as fit)")
-    p.add_argument("--ubatch", type=int, default=512, help="micro-batch size (default 512)")
+                   help="target mix for a Hugging Face model (default: your settings' default mix; ignored for "
+                        "GGUF)")
+    p.add_argument("--ctx", type=int, default=None,
+                   help="context size in tokens (default: your settings' context, lowered until it fits)")
+    p.add_argument("--kv-type", choices=KV_CACHE_OFFERED, default=None,
+                   help="KV cache type (K and V; default: your settings')")
+    p.add_argument("--flash-attn", choices=["auto", "on", "off"], default=None,
+                   help="flash attention (default auto: as llama.cpp decides for this device and model)")
+    p.add_argument("--gpu-layers", type=gpu_layers_arg, default=None, metavar="N|auto|all",
+                   help="layers to offload like llama.cpp's n_gpu_layers (default: your settings', auto = as many "
+                        "as fit)")
+    p.add_argument("--ubatch", type=int, default=None, help="batch size, n_batch = n_ubatch as chat loads use "
+                                                             "(default 512)")
     p.add_argument("--swa-full", choices=["on", "off"], default="on",
                    help="full-size cache for sliding-window layers (llama.cpp's default: on)")
     p.add_argument("--no-mmap", action="store_true", help="estimate loading without mmap")
@@ -62,27 +72,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.runtime import hardware
-    from app.runtime.fit import NO_FIT, ContextParams, load_spec, machine_from_hardware, plan_fit
+    from app.runtime import settings
+    from app.runtime.fit import NO_FIT, load_spec
+    from app.runtime.load_policy import hardware_info, plan_load, this_machine
 
-    kv = args.kv_type
-    fa = args.flash_attn == "on"
-    if kv != "f16" and not fa:
-        print(f"kompakt: note: a {kv} V cache needs flash attention; estimating with --flash-attn on",
-              file=sys.stderr)
-        fa = True
-    spec = load_spec(args.model, args.type)
+    prefs = settings.load()
+    spec = load_spec(args.model, args.type or prefs.default_quant)
     if args.type and spec.file_size is not None:
         print("kompakt: note: --type is ignored for a GGUF file", file=sys.stderr)
-    hw = hardware.detect()
-    machine = machine_from_hardware(hw, ram=args.ram, vram=args.vram)
-    ctx = ContextParams(n_ctx=args.ctx, n_ubatch=args.ubatch, type_k=kv, type_v=kv, flash_attn=fa,
-                        swa_full=args.swa_full == "on", use_mmap=not args.no_mmap)
-    plan = plan_fit(spec, machine, ctx, args.gpu_layers)
+    kv = args.kv_type
+    plan = plan_load(args.model, prefs, spec=spec, machine=this_machine(ram=args.ram, vram=args.vram),
+                     swa_full=args.swa_full == "on", use_mmap=not args.no_mmap, n_ctx=args.ctx,
+                     n_gpu_layers=args.gpu_layers, n_batch=args.ubatch, type_k=kv, type_v=kv,
+                     flash_attn=args.flash_attn)
+    for note in plan.notes:
+        print(f"kompakt: note: {note}", file=sys.stderr)
     if args.json:
-        print(json.dumps(plan_to_json(plan), indent=2))
+        print(json.dumps(plan_to_json(plan.fit), indent=2))
     else:
-        print(render(plan, spec, hw))
+        print(render(plan.fit, spec, hardware_info()))
     return 2 if plan.verdict == NO_FIT else 0
 
 
@@ -93,7 +101,8 @@ def plan_to_json(plan) -> dict:
         "model_bytes": est.model_bytes, "kv_bytes": est.kv_bytes, "compute_bytes": est.compute_bytes,
         "output_bytes": est.output_bytes, "overhead_bytes": est.overhead_bytes, "total_bytes": est.total_bytes,
         "verdict": plan.verdict, "summary": plan.summary(), "gpu_layers": est.gpu_layers, "n_layer": plan.n_layer,
-        "ctx": est.ctx.n_ctx, "kv_cells": est.ctx.kv_size, "max_ctx": plan.max_ctx,
+        "ctx": est.ctx.n_ctx, "kv_cells": est.ctx.kv_size, "max_ctx": plan.max_ctx, "kv_type_k": est.ctx.type_k,
+        "kv_type_v": est.ctx.type_v, "flash_attn": est.ctx.flash_attn,
         "devices": [d.to_dict() for d in est.devices], "suggestions": plan.suggestions,
     }
 

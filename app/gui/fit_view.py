@@ -1,8 +1,10 @@
 """The Fit place: for a model and quant type, the memory it needs on each device, with live controls.
 
-The model's tensor list is read once on a worker; after that every control change recomputes the estimate on the
-UI thread (pure arithmetic over a few hundred tensors, a few milliseconds; the time taken is shown in the status
-line so a slow case is visible).
+The model's tensor list and the machine are read once on a worker; after that every control change asks the load
+policy (:func:`app.runtime.load_policy.plan_load`, the one chat loads use too) on the UI thread: pure arithmetic
+over a few hundred tensors, a few milliseconds; the time taken is shown in the status line so a slow case is
+visible. The controls are explicit choices; the GPU slider starts where the policy puts it for the user's
+settings (-1 = as many layers as fit).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
+from app.runtime import load_policy
+from app.runtime.errors import SettingsError
 from app.runtime.workflows import fitting
 from app.gui.fit_bar import FitBar, bars_from_estimate
 from app.gui.widgets import heading, hint
@@ -30,7 +34,8 @@ class FitView(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.spec = None
-        self.plan = None
+        self.machine = None
+        self.plan: Optional[load_policy.LoadPlan] = None
         self.last_ms = 0.0
         self._worker: Optional[Worker] = None
 
@@ -121,9 +126,14 @@ class FitView(QWidget):
         is_gguf = Path(model).is_file()
         self.quant.setEnabled(not is_gguf)
         self.status.setText("Reading the model…")
-        worker = Worker(lambda *, progress, cancel: fitting.load_spec(model, None if is_gguf else
-                                                                         self.quant.currentText()),
-                        name="fit-spec")
+        quant = None if is_gguf else self.quant.currentText()
+
+        def read(*, progress, cancel):  # noqa: ARG001
+            from app.runtime.fit import load_spec
+
+            return load_spec(model, quant), load_policy.this_machine()
+
+        worker = Worker(read, name="fit-spec")
         worker.succeeded.connect(self._spec_ready)  # bound methods: dropped by Qt if this view is deleted first
         worker.failed.connect(self._spec_failed)
         self._worker = worker
@@ -133,16 +143,24 @@ class FitView(QWidget):
         if self.sender() is self._worker:
             self.status.setText(f"Cannot read: {message}")
 
-    def _spec_ready(self, spec) -> None:
+    def _spec_ready(self, result) -> None:
         if self.sender() is not self._worker:
             return
-        self.spec = spec
-        auto = fitting.plan(spec, self.n_ctx(), self.kv_type())  # the estimator's own choice of GPU layers
+        self.spec, self.machine = result
+        try:  # the GPU layers the policy picks for the user's settings (-1: as many as fit)
+            start = self._plan(self.settings.gpu_layers).params.n_gpu_layers
+        except SettingsError:
+            start = 0
         self.gpu_slider.blockSignals(True)
-        self.gpu_slider.setRange(0, spec.n_layer + 1 if fitting.machine().gpus else 0)
-        self.gpu_slider.setValue(auto.gpu_layers)
+        self.gpu_slider.setRange(0, self.spec.n_layer + 1 if self.machine.gpus else 0)
+        self.gpu_slider.setValue(start)
         self.gpu_slider.blockSignals(False)
         self.recompute()
+
+    def _plan(self, gpu_layers: int) -> load_policy.LoadPlan:
+        kv = self.kv_type()
+        return load_policy.plan_load(None, self.settings, spec=self.spec, machine=self.machine, n_ctx=self.n_ctx(),
+                                     type_k=kv, type_v=kv, n_gpu_layers=gpu_layers)
 
     # -- the estimate -----------------------------------------------------------------------------------------------
     def recompute(self) -> None:
@@ -151,23 +169,33 @@ class FitView(QWidget):
         if self.spec is None:
             return
         t0 = time.perf_counter()
-        self.plan = fitting.plan(self.spec, self.n_ctx(), self.kv_type(), self.gpu_layers())
+        try:
+            self.plan = self._plan(self.gpu_layers())
+        except SettingsError as exc:  # e.g. a quantized V cache where the GPU has no flash attention
+            self.plan = None
+            self.verdict.setText("")
+            self.details.setText(str(exc))
+            return
         self.last_ms = (time.perf_counter() - t0) * 1000
-        est = self.plan.estimate
-        text, colour = fitting.badge(self.plan.verdict)
-        self.verdict.setText(f"<span style='color:{colour}'>{self.plan.summary()}</span>")
+        fit = self.plan.fit
+        est = fit.estimate
+        text, colour = fitting.badge(fit.verdict)
+        self.verdict.setText(f"<span style='color:{colour}'>{fit.summary()}</span>")
         self.bar.set_bars(bars_from_estimate(est))
-        more = f"Largest context that fits with these settings: {self.plan.max_ctx:,} tokens." \
-            if self.plan.max_ctx else "Not even 256 tokens of context fit with these settings."
-        if self.plan.suggestions:
-            more += "  Try: " + "; ".join(self.plan.suggestions)
+        more = f"Largest context that fits with these settings: {fit.max_ctx:,} tokens." \
+            if fit.max_ctx else "Not even 256 tokens of context fit with these settings."
+        if fit.suggestions:
+            more += "  Try: " + "; ".join(fit.suggestions)
         self.details.setText(more)
+        self._update_labels()
         self.status.setText(f"{Path(self.spec.source).name or self.spec.arch}: {self.spec.arch}, "
                             f"{self.spec.n_layer} layers · estimated in {self.last_ms:.1f} ms")
 
     def _update_labels(self) -> None:
         self.ctx_label.setText(f"{self.n_ctx():,} tokens")
-        self.kv_label.setText(self.kv_type() + ("" if self.kv_type() == "f16" else " (flash attention)"))
+        ctx = self.plan.context if self.plan is not None else None
+        fa = "" if ctx is None else f" · flash attention {'on' if ctx.flash_attn else 'off'}"
+        self.kv_label.setText(self.kv_type() + fa)
         total = self.gpu_slider.maximum()
         self.gpu_label.setText(f"{self.gpu_layers()} of {total}" if total else "no GPU")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,7 @@ from app.gui.workers import Worker
 COLUMNS = ("Name", "Type", "Size", "Fits", "Location")
 
 
-def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, n_ctx: int, *, progress, cancel
+def _scan_with_badges(models_dir: Path, hf_cache: Path, prefs, *, progress, cancel
                       ) -> list[tuple[ModelEntry, Optional[str]]]:
     from converter.core.progress import Progress, check
 
@@ -28,8 +29,8 @@ def _scan_with_badges(models_dir: Path, hf_cache: Path, default_quant: str, n_ct
         progress(Progress("estimating", i, len(entries), "models", entry.name))
         verdict = None
         if not entry.error:
-            quant = default_quant if entry.kind == "checkpoint" else None
-            verdict, _ = fitting.quick_verdict(str(entry.path), quant, n_ctx)
+            quant = prefs.default_quant if entry.kind == "checkpoint" else None
+            verdict, _ = fitting.quick_verdict(str(entry.path), prefs, quant)
         out.append((entry, verdict))
     return out
 
@@ -94,7 +95,7 @@ class ModelsView(QWidget):
         self.status.setText("Scanning…")
         self.refresh_button.setEnabled(False)
         self._worker = Worker(_scan_with_badges, self.settings.resolved_models_dir(), paths.hf_hub_cache(),
-                              self.settings.default_quant, self.settings.context_length, name="scan-models")
+                              dataclasses.replace(self.settings), name="scan-models")
         self._worker.succeeded.connect(self._show)
         self._worker.failed.connect(self._scan_failed)
         self._worker.done.connect(self._scan_done)

@@ -214,7 +214,7 @@ class QualityView(QWidget):
         self.results = list(results)
         self.fits = {}
         for r in self.results:
-            verdict, _ = fitting.quick_verdict(str(r.model.path))
+            verdict, _ = fitting.quick_verdict(str(r.model.path), self.settings)
             self.fits[str(r.model.path)] = None if verdict is None else verdict != "does_not_fit"
         self.table.setRowCount(len(self.results))
         for i, r in enumerate(self.results):

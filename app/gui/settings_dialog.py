@@ -1,4 +1,7 @@
-"""The Settings dialog: models folder, Hugging Face login (token masked), threads and defaults."""
+"""The Settings dialog: models folder, Hugging Face login (token masked), threads and defaults.
+
+Ranges come from :data:`app.runtime.settings.LIMITS`, the one table every place validates against.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QWidget)
 
 from app.runtime import settings as st
+from app.runtime.errors import SettingsError
 from converter.core.quant_types import KV_CACHE_OFFERED, OFFERED_MIXES
 
 
@@ -36,21 +40,25 @@ class SettingsDialog(QDialog):
         token_row.addWidget(self.token_edit, 1)
         token_row.addWidget(login)
         self.threads = QSpinBox()
-        self.threads.setRange(1, 512)
+        self.threads.setRange(*map(int, st.LIMITS["threads"].ui_range()))
         self.threads.setValue(settings.threads)
         self.quant = QComboBox()
         self.quant.addItems(OFFERED_MIXES)
         self.quant.setCurrentText(settings.default_quant)
         self.ctx = QSpinBox()
-        self.ctx.setRange(256, 1 << 20)
+        self.ctx.setRange(*map(int, st.LIMITS["context_length"].ui_range()))
         self.ctx.setSingleStep(1024)
         self.ctx.setValue(settings.context_length)
+        self.gpu = QSpinBox()
+        self.gpu.setRange(*map(int, st.LIMITS["gpu_layers"].ui_range()))  # above a model's layers: all
+        self.gpu.setSpecialValueText("auto (as many as fit)")
+        self.gpu.setValue(settings.gpu_layers)
         self.kv = QComboBox()
         self.kv.addItems(KV_CACHE_OFFERED)
         self.kv.setCurrentText(settings.kv_type)
         self.kl = QDoubleSpinBox()
         self.kl.setDecimals(4)
-        self.kl.setRange(0.0001, 5.0)
+        self.kl.setRange(st.LIMITS["kl_threshold"].ui_range(0.0001)[0], 5.0)
         self.kl.setSingleStep(0.01)
         self.kl.setValue(settings.kl_threshold)
 
@@ -62,6 +70,7 @@ class SettingsDialog(QDialog):
         form.addRow("Default quantization", self.quant)
         form.addRow("Default context length", self.ctx)
         form.addRow("Default K/V cache", self.kv)
+        form.addRow("Default GPU layers", self.gpu)
         form.addRow("Quality threshold (mean KL)", self.kl)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -104,14 +113,14 @@ class SettingsDialog(QDialog):
         new = dataclasses.replace(self._settings, models_dir=self.models_dir.text().strip(),
                                   threads=self.threads.value(), default_quant=self.quant.currentText(),
                                   context_length=self.ctx.value(), kv_type=self.kv.currentText(),
-                                  kl_threshold=self.kl.value())
+                                  gpu_layers=self.gpu.value(), kl_threshold=self.kl.value())
         new.validate()
         return new
 
     def accept(self) -> None:  # noqa: D102
         try:
             self.result_settings()
-        except ValueError as exc:
+        except SettingsError as exc:
             QMessageBox.warning(self, "Invalid setting", str(exc))
             return
         super().accept()

@@ -62,6 +62,19 @@ class InsufficientMemoryError(ChatError, MemoryError):
         super().__init__(message)
 
 
+class SettingsError(KompaktRuntimeError, ValueError):
+    """A setting is out of its range or unknown (saved settings, command-line flags, load or sampling settings)."""
+
+
+class FitError(KompaktRuntimeError, ValueError):
+    """The memory-fit estimator cannot describe this model or request (inconsistent hyper-parameters, a context
+    or K/V cache setting llama.cpp would refuse)."""
+
+
+class SourceError(KompaktRuntimeError, ValueError):
+    """What the user typed is not a model source: no such file or folder, not a GGUF, not a Hub repo id."""
+
+
 class ConversationError(KompaktRuntimeError, ValueError):
     """A saved conversation file is unreadable or not a Kompakt conversation."""
 

@@ -219,6 +219,7 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
     import llama_cpp
 
     from app.runtime.llama_process import ensure_backend, free_handles
+    from app.runtime.settings import default_threads
 
     ensure_backend()
     if text is None:
@@ -243,7 +244,7 @@ def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *
         n_chunks = len(tokens) // n_ctx if max_chunks is None else min(max_chunks, len(tokens) // n_ctx)
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
-        cparams.n_threads = cparams.n_threads_batch = threads or os.cpu_count() or 1
+        cparams.n_threads = cparams.n_threads_batch = threads or default_threads()
         cparams.cb_eval = eval_cb
         cparams.cb_eval_user_data = None
         ctx = llama_cpp.llama_init_from_model(model, cparams)

@@ -1,4 +1,15 @@
-"""User settings: one declared schema, stored as JSON with a version number and step-by-step migrations.
+"""User settings: one declared schema, stored as JSON with a version number and step-by-step migrations; and the
+settings vocabulary every place shares (the GUI, ``kompakt chat``/``fit``, the chat runtime and the load policy).
+
+The vocabulary, defined here only:
+
+* ``gpu_layers`` / ``n_gpu_layers``: :data:`GPU_LAYERS_AUTO` (-1) means *auto = as many layers as fit* (the load
+  policy, :mod:`app.runtime.load_policy`, asks the memory-fit estimator); 0 means CPU only; N offloads N layers
+  (llama.cpp's count, the output layer included); :data:`GPU_LAYERS_ALL` (any count above the model's) means all.
+* threads: :func:`default_threads` is the one default (llama.cpp's own: the physical cores).
+* flash attention: one of :data:`FLASH_ATTN_MODES`; "auto" is resolved by the load policy the way llama.cpp does.
+* limits: :data:`LIMITS` holds the range of every numeric setting; :func:`check_limit` validates against it, and the
+  GUI's spin boxes take their ranges from it.
 
 The file is ``settings.json`` in :func:`app.runtime.paths.config_dir` (``KOMPAKT_CONFIG_DIR`` overrides). The
 Hugging Face token is *not* stored here: it lives in huggingface_hub's own token store (see
@@ -19,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from app.runtime import paths
+from app.runtime.errors import SettingsError
 from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED, get_mix
 
 log = logging.getLogger(__name__)
@@ -26,28 +38,91 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 FILE_NAME = "settings.json"
 
+#: ``gpu_layers`` = -1: as many layers as fit in the GPU's free memory (decided by the load policy).
+GPU_LAYERS_AUTO = -1
+#: A layer count above any model's: every layer on the GPU (llama.cpp takes counts above the model's as "all").
+GPU_LAYERS_ALL = 0x7FFFFFFF
+#: Flash attention: "auto" lets the load policy decide as llama.cpp does for this device and model.
+FLASH_ATTN_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The allowed range of a numeric setting: ``low <= value <= high`` (``low < value`` when ``low_open``);
+    ``high`` None means no upper bound."""
+
+    low: float
+    high: Optional[float] = None
+    low_open: bool = False
+    what: str = ""
+
+    def ui_range(self, step: float = 0.01) -> tuple[float, float]:
+        """(minimum, maximum) for a spin box: an open lower bound becomes ``low + step``."""
+        return (self.low + step if self.low_open else self.low,
+                self.high if self.high is not None else float(2**31 - 1))  # the largest spin box value
+
+
+#: Every numeric setting's range, by its name in :class:`Settings` and in the chat's load/sampling settings.
+LIMITS: dict[str, Limit] = {
+    "threads": Limit(1, 1024, what="thread count"),
+    "context_length": Limit(256, 1 << 20, what="context size in tokens"),
+    "gpu_layers": Limit(GPU_LAYERS_AUTO, GPU_LAYERS_ALL, what="GPU layers (-1 = auto)"),
+    "batch": Limit(1, 1 << 16, what="batch size"),
+    "temperature": Limit(0.0, 2.0, what="temperature"),
+    "top_p": Limit(0.0, 1.0, low_open=True, what="top_p"),
+    "top_k": Limit(0, 1 << 20, what="top_k (0 = off)"),
+    "min_p": Limit(0.0, 1.0, what="min_p"),
+    "repeat_penalty": Limit(0.0, 10.0, low_open=True, what="repeat penalty (1 = off)"),
+    "max_tokens": Limit(1, 1 << 20, what="max tokens"),
+    "kl_threshold": Limit(0.0, None, low_open=True, what="KL threshold"),
+}
+
+
+def check_limit(name: str, value: float) -> None:
+    """Raise :class:`SettingsError` when ``value`` is outside ``LIMITS[name]``."""
+    lim = LIMITS[name]
+    low_ok = value > lim.low if lim.low_open else value >= lim.low
+    if not low_ok or (lim.high is not None and value > lim.high):
+        low = f"above {lim.low:g}" if lim.low_open else f"at least {lim.low:g}"
+        high = f" and at most {lim.high:g}" if lim.high is not None else ""
+        raise SettingsError(f"{lim.what or name} must be {low}{high}, got {value:g}")
+
+
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise :class:`SettingsError` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise SettingsError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+
 
 def default_threads() -> int:
-    """Physical cores when known (llama.cpp is fastest there), else logical cores, at least 1."""
+    """Threads for llama.cpp, the one default everywhere: the physical cores, as llama.cpp's own default
+    (``cpu_get_num_math``); when they are unknown, llama.cpp's fallback: all logical cores up to 4, else half."""
     try:
         import psutil
 
         n = psutil.cpu_count(logical=False)
     except Exception:  # noqa: BLE001 - psutil missing or unable to tell
         n = None
-    return max(1, n or os.cpu_count() or 1)
+    if n:
+        return max(1, n)
+    logical = os.cpu_count() or 4
+    return logical if logical <= 4 else logical // 2
 
 
 @dataclass
 class Settings:
-    """Everything the user can set in the Settings dialog. ``models_dir`` empty means the default location."""
+    """Everything the user can set in the Settings dialog. ``models_dir`` empty means the default location.
+
+    The load and answer fields are the defaults of every chat and fit (GUI and CLI alike); explicit choices
+    (a command-line flag, a control in the Fit or Chat view) override them.
+    """
 
     models_dir: str = ""
     threads: int = field(default_factory=default_threads)
     default_quant: str = DEFAULT_MIX.name
     context_length: int = 4096
     kv_type: str = "f16"
-    gpu_layers: int = -1  # -1: as many as the estimator says fit
+    gpu_layers: int = GPU_LAYERS_AUTO
     kl_threshold: float = 0.05  # quality view: largest acceptable mean KL divergence
     temperature: float = 0.7
     top_p: float = 0.95
@@ -59,22 +134,15 @@ class Settings:
         return Path(self.models_dir).expanduser() if self.models_dir else paths.models_dir()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        if self.threads < 1:
-            raise ValueError("threads must be at least 1")
-        if self.context_length < 64:
-            raise ValueError("context_length must be at least 64 tokens")
-        if self.kv_type not in KV_CACHE_OFFERED:
-            raise ValueError(f"kv_type must be one of {', '.join(KV_CACHE_OFFERED)}")
-        if not 0.0 <= self.temperature <= 5.0:
-            raise ValueError("temperature must be between 0 and 5")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError("top_p must be in (0, 1]")
-        if self.max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
-        if self.kl_threshold <= 0:
-            raise ValueError("kl_threshold must be positive")
-        get_mix(self.default_quant)  # raises UnknownTypeError (a ValueError) for unknown names
+        """Raise :class:`SettingsError` naming the first bad field."""
+        for name in ("threads", "context_length", "gpu_layers", "temperature", "top_p", "max_tokens",
+                     "kl_threshold"):
+            check_limit(name, getattr(self, name))
+        check_choice("kv_type", self.kv_type, KV_CACHE_OFFERED)
+        try:
+            get_mix(self.default_quant)
+        except ValueError as exc:
+            raise SettingsError(f"default_quant: {exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         """The document written to disk (with the schema version)."""
@@ -109,11 +177,12 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _v0_to_v
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     """Bring a stored document of any older version up to :data:`SCHEMA_VERSION`.
 
-    Raises ValueError for a document from a newer Kompakt (its fields cannot be trusted to mean the same).
+    Raises :class:`SettingsError` for a document from a newer Kompakt (its fields cannot be trusted to mean the
+    same).
     """
     version = int(doc.get("version", 0))
     if version > SCHEMA_VERSION:
-        raise ValueError(f"settings were written by a newer Kompakt (version {version} > {SCHEMA_VERSION})")
+        raise SettingsError(f"settings were written by a newer Kompakt (version {version} > {SCHEMA_VERSION})")
     while version < SCHEMA_VERSION:
         doc = MIGRATIONS[version](doc)
         version += 1
@@ -145,7 +214,7 @@ def from_document(doc: dict[str, Any]) -> Settings:
     settings = Settings(**values)
     try:
         settings.validate()
-    except ValueError as exc:
+    except SettingsError as exc:
         log.warning("settings: %s; using the defaults", exc)
         return defaults
     return settings

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import unquote, urlsplit
 
+from app.runtime.errors import SourceError
+
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 GGUF_MAGIC = b"GGUF"
 
@@ -75,12 +77,12 @@ def _parse_repo(text: str) -> Optional[HubRepo]:
 def resolve_source(text: str) -> Source:
     """Classify ``text`` as a :class:`LocalFolder`, :class:`LocalGGUF` or :class:`HubRepo`.
 
-    An existing local path always wins (``owner/name`` that exists on disk is a folder). Raises ``ValueError``
+    An existing local path always wins (``owner/name`` that exists on disk is a folder). Raises :class:`SourceError`
     with a one-line explanation otherwise.
     """
     raw = text.strip().strip('"').strip("'")
     if not raw:
-        raise ValueError("no model given: enter a folder, a .gguf file, or a Hugging Face repo id (owner/name)")
+        raise SourceError("no model given: enter a folder, a .gguf file, or a Hugging Face repo id (owner/name)")
     path = Path(raw).expanduser()
     if path.is_dir():
         return LocalFolder(path.resolve())
@@ -89,10 +91,10 @@ def resolve_source(text: str) -> Source:
             return LocalGGUF(path.resolve())
         if path.name == "config.json":
             return LocalFolder(path.parent.resolve())
-        raise ValueError(f"{path}: not a GGUF file nor a model folder")
+        raise SourceError("not a GGUF file nor a model folder", path=path)
     repo = _parse_repo(raw)
     if repo is not None:
         return repo
     if raw.lower().endswith(".gguf") or "\\" in raw or raw.startswith((".", "/", "~")):
-        raise ValueError(f"{raw}: no such file or folder")
-    raise ValueError(f"{raw!r} is neither a local folder or .gguf file nor a Hugging Face repo id (owner/name)")
+        raise SourceError("no such file or folder", path=raw)
+    raise SourceError(f"{raw!r} is neither a local folder or .gguf file nor a Hugging Face repo id (owner/name)")

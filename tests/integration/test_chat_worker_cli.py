@@ -111,7 +111,7 @@ def test_cli_reports_corrupt_model_in_one_line(bad_models, case):
 def test_cli_chat_streams_commands_and_context_full(smollm2_gguf, tmp_path):
     filler = "Reply with one word. " + "blue " * 80
     script = "\n".join([filler, "/stats", filler, "y", "/save", "/quit"]) + "\n"
-    env = {"KOMPAKT_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"KOMPAKT_DATA_DIR": str(tmp_path), "KOMPAKT_CONFIG_DIR": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, "-m", "app", "chat", str(smollm2_gguf), "--ctx", "256", "--max-tokens",
                         "60", "--threads", "1", "--temp", "0", "--system", "Be brief."], cwd=ROOT, input=script,
                        capture_output=True, text=True, timeout=300, env=env)

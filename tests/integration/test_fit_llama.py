@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from app.runtime.fit import Machine, estimate
@@ -67,3 +69,38 @@ def test_gemma3_sliding_window_cache(tmp_path, isa):
             pairs = check(path, ContextParams(n_ctx=4096, swa_full=swa_full, flash_attn=fa), isa)
             got, want = pairs["KV:CPU"]
             assert abs(want - got) <= LOG_ROUNDING
+
+
+@pytest.mark.parametrize("kv", ["f16", "q8_0"])
+def test_flash_attention_auto_is_resolved_as_llama_cpp_resolves_it(smollm2_gguf, caplog, kv):
+    """llama.cpp decides "auto" when it creates a context and logs the outcome (a quantized V cache forces it on;
+    otherwise ``resolve_fused_ops: Flash Attention enabled`` or ``... not supported, set to disabled``); the load
+    policy must predict it for this machine."""
+    import llama_cpp
+
+    from converter.core.quant_types import QType
+    from app.runtime.llama_process import ensure_backend, free_handles
+    from app.runtime.load_policy import plan_load, this_machine
+
+    ensure_backend()
+    mparams = llama_cpp.llama_model_default_params()
+    mparams.n_gpu_layers = 0
+    model = llama_cpp.llama_model_load_from_file(str(smollm2_gguf).encode(), mparams)
+    assert model
+    cparams = llama_cpp.llama_context_default_params()
+    assert cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO  # llama.cpp's default
+    cparams.n_ctx, cparams.n_threads, cparams.n_threads_batch = 512, 1, 1
+    cparams.type_k = cparams.type_v = int(QType.parse(kv))
+    with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+    free_handles(None, ctx, model)
+    assert ctx
+    lines = [r.getMessage().rstrip() for r in caplog.records]
+    forced = any(line.endswith("since it is required for quantized V cache") for line in lines)
+    probed = [line for line in lines if "resolve_fused_ops: Flash Attention" in line]
+    assert forced or len(probed) == 1, probed
+    llama_cpp_enabled = forced or probed[0].endswith("Flash Attention enabled")
+    plan = plan_load(smollm2_gguf, machine=this_machine(), n_ctx=512, n_gpu_layers=0, type_k=kv, type_v=kv,
+                     flash_attn="auto")
+    assert plan.params.flash_attn == ("on" if llama_cpp_enabled else "off")
+    assert plan.context.flash_attn is llama_cpp_enabled

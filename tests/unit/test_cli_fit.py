@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -55,10 +54,36 @@ def test_table_and_out_of_memory(tiny, capsys):
 
 def test_hypothetical_gpu(tiny, capsys):
     assert run_fit(str(tiny), "--ram", "4G", "--vram", "8G", "--kv-type", "q8_0", "--json") == 0
-    captured = capsys.readouterr()
-    doc = json.loads(captured.out)
+    doc = json.loads(capsys.readouterr().out)
     assert doc["verdict"] == "fits_gpu" and doc["gpu_layers"] == 3
-    assert "flash attention" in captured.err  # a q8_0 V cache switches flash attention on
+    assert doc["flash_attn"] is True  # llama.cpp forces flash attention on for a quantized V cache
+    assert doc["kv_type_k"] == doc["kv_type_v"] == "q8_0"
+    assert run_fit(str(tiny), "--kv-type", "q8_0", "--flash-attn", "off") == 1  # llama.cpp would refuse it
+    err = capsys.readouterr().err
+    assert err.startswith("kompakt: error: ") and "needs flash attention" in err and len(err.splitlines()) == 1
+
+
+def test_gpu_layers_auto_is_minus_one_and_all_is_every_layer(tiny, capsys):
+    docs = {}
+    for value in ("auto", "-1", "all", "2"):
+        assert run_fit(str(tiny), "--ram", "4G", "--vram", "8G", "--gpu-layers", value, "--json") == 0
+        docs[value] = json.loads(capsys.readouterr().out)
+    assert docs["auto"] == docs["-1"] and docs["auto"]["gpu_layers"] == 3  # as many as fit: all 2 + output
+    assert docs["all"]["gpu_layers"] == 3 and docs["2"]["gpu_layers"] == 2
+    assert docs["auto"]["flash_attn"] is False  # f16 cache, head size 32 on a CUDA GPU: llama.cpp turns it off
+
+
+def test_fit_reads_the_saved_settings(tiny, capsys):
+    from app.runtime import settings
+
+    path = settings.save(settings.Settings(context_length=1024, kv_type="q8_0", gpu_layers=0))
+    assert path.parent == settings.paths.config_dir()  # the temporary KOMPAKT_CONFIG_DIR of conftest
+    assert run_fit(str(tiny), "--ram", "4G", "--vram", "8G", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["ctx"], doc["kv_type_k"], doc["gpu_layers"], doc["flash_attn"]) == (1024, "q8_0", 0, True)
+    assert run_fit(str(tiny), "--ram", "4G", "--ctx", "2048", "--kv-type", "f16", "--json") == 0  # flags win
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["ctx"], doc["kv_type_k"]) == (2048, "f16")
 
 
 @pytest.mark.parametrize("cut", [10, 600, -50])
@@ -85,8 +110,6 @@ def test_parse_bytes():
         fit.parse_bytes("lots")
 
 
-@pytest.mark.skipif(any(importlib.util.find_spec(f"app.cli.{c}") is None for c in COMMANDS),
-                    reason="other subcommands of COMMANDS are not merged yet")
 def test_kompakt_fit_subprocess(tiny, tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(tiny.read_bytes()[:700])

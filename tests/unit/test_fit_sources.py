@@ -189,3 +189,28 @@ def test_hf_spec_matches_the_gguf_llama_cpp_made(smollm2_hf, smollm2_f32_gguf):
     for field in ("arch", "n_layer", "n_embd", "n_vocab", "n_head", "n_head_kv", "head_dim_k", "n_ff",
                   "n_ctx_train"):
         assert getattr(hf, field) == getattr(gg, field), field
+
+
+def test_fit_and_source_errors_are_runtime_errors(tmp_path):
+    """Fit, sources and settings raise the runtime's own errors (one line, the file named) that are ValueErrors."""
+    from app.runtime.errors import FitError, KompaktRuntimeError, SettingsError, SourceError
+    from app.runtime.fit import ContextParams
+    from converter.core.quant_types import QType, UnknownTypeError
+    from app.runtime.settings import Settings
+    from app.runtime.sources import resolve_source
+
+    for cls in (FitError, SourceError, SettingsError):
+        assert issubclass(cls, KompaktRuntimeError) and issubclass(cls, ValueError)
+    with pytest.raises(UnknownTypeError, match="unknown ggml type"):  # the core's table: a KompaktError too
+        ContextParams(type_k="q9_9")
+    with pytest.raises(FitError, match="needs flash attention"):
+        ContextParams(type_v="q8_0", flash_attn=False)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(SourceError) as info:
+        resolve_source(str(notes))
+    assert info.value.path == notes and str(info.value) == f"{notes}: not a GGUF file nor a model folder"
+    with pytest.raises(SourceError, match="no such file"):
+        resolve_source(str(tmp_path / "missing.gguf"))
+    with pytest.raises(SettingsError, match="temperature"):
+        Settings(temperature=9.0).validate()

@@ -150,11 +150,12 @@ class ChatView(QWidget):
             return
         self.model_path = path
         self.model_label.setText(f"<b>{Path(path).name}</b> — estimating memory…")
-        from app.runtime.workflows import fitting
+        from app.runtime.load_policy import plan_load
 
-        def estimate(*, progress, cancel):  # noqa: ARG001
-            spec = fitting.load_spec(path)
-            return fitting.plan(spec, self.load_panel.n_ctx(), self.load_panel.kv_type())
+        kv, threads = self.load_panel.kv_type(), self.load_panel.threads.value()
+
+        def estimate(*, progress, cancel):  # noqa: ARG001 - context and GPU layers: the user's settings, as they fit
+            return plan_load(path, self.settings, best_effort=True, type_k=kv, type_v=kv, n_threads=threads)
 
         self._estimate = Worker(estimate, name="chat-estimate")
         self._estimate.succeeded.connect(self._estimated)

@@ -6,8 +6,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QPlainTextEdit,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from app.runtime.settings import LIMITS
 from converter.core.quant_types import KV_CACHE_OFFERED
-
 
 
 class SamplingPanel(QGroupBox):
@@ -18,15 +18,15 @@ class SamplingPanel(QGroupBox):
         self.system = QPlainTextEdit(settings.system_prompt)
         self.system.setMaximumHeight(80)
         self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setRange(*LIMITS["temperature"].ui_range())
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(settings.temperature)
         self.top_p = QDoubleSpinBox()
-        self.top_p.setRange(0.05, 1.0)
+        self.top_p.setRange(*LIMITS["top_p"].ui_range())
         self.top_p.setSingleStep(0.05)
         self.top_p.setValue(settings.top_p)
         self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(1, 32768)
+        self.max_tokens.setRange(*map(int, LIMITS["max_tokens"].ui_range()))
         self.max_tokens.setValue(settings.max_tokens)
         form = QFormLayout()
         form.addRow("Temperature", self.temperature)
@@ -61,17 +61,18 @@ class LoadPanel(QGroupBox):
     def __init__(self, settings, parent: QWidget | None = None) -> None:
         super().__init__("Load settings", parent)
         self.ctx = QSpinBox()
-        self.ctx.setRange(256, 1 << 20)
+        self.ctx.setRange(*map(int, LIMITS["context_length"].ui_range()))
         self.ctx.setSingleStep(512)
         self.ctx.setValue(settings.context_length)
         self.kv = QComboBox()
         self.kv.addItems(KV_CACHE_OFFERED)
         self.kv.setCurrentText(settings.kv_type)
         self.gpu = QSpinBox()
-        self.gpu.setRange(0, 1000)
-        self.gpu.setValue(max(0, settings.gpu_layers))
+        self.gpu.setRange(*map(int, LIMITS["gpu_layers"].ui_range()))  # above a model's layers: all
+        self.gpu.setSpecialValueText("auto")  # -1: as many as fit
+        self.gpu.setValue(settings.gpu_layers)
         self.threads = QSpinBox()
-        self.threads.setRange(1, 512)
+        self.threads.setRange(*map(int, LIMITS["threads"].ui_range()))
         self.threads.setValue(settings.threads)
         reload_button = QPushButton("Reload model")
         reload_button.clicked.connect(self.reload_requested.emit)
@@ -95,10 +96,9 @@ class LoadPanel(QGroupBox):
         return self.gpu.value()
 
     def apply_plan(self, plan) -> None:
-        """Take the estimator's GPU layer count (and a smaller context if the asked one does not fit)."""
-        self.gpu.setValue(int(plan.gpu_layers))
-        if plan.max_ctx and plan.max_ctx < self.ctx.value():
-            self.ctx.setValue(int(plan.max_ctx))
+        """Show the context and GPU layers the load policy chose (a :class:`app.runtime.load_policy.LoadPlan`)."""
+        self.gpu.setValue(int(plan.params.n_gpu_layers))
+        self.ctx.setValue(int(plan.params.n_ctx))
 
     def load_settings(self):
         """:class:`app.runtime.chat.LoadSettings` from the controls."""
@@ -106,4 +106,4 @@ class LoadPanel(QGroupBox):
 
         kv = self.kv_type()
         return LoadSettings(n_ctx=self.n_ctx(), n_gpu_layers=self.gpu_layers(), n_threads=self.threads.value(),
-                            type_k=kv, type_v=kv, flash_attn="auto" if kv == "f16" else "on")
+                            type_k=kv, type_v=kv, flash_attn="auto")  # resolved by the load policy

@@ -18,7 +18,6 @@ from pathlib import Path
 from app.runtime.chat import context as ctxmath
 from app.runtime.chat.backend import LlamaBackend, LoadedModelInfo
 from app.runtime.chat.generate import Generation, GenerationStats, TokenCallback, generate
-from app.runtime.chat.memory import ensure_fits
 from app.runtime.chat.settings import LoadSettings, SamplingSettings
 from app.runtime.chat.template import ChatTemplate
 from app.runtime.conversations import Conversation, Message
@@ -35,13 +34,19 @@ class ChatSession:
                  sampling: SamplingSettings | None = None, system_prompt: str = "",
                  conversation: Conversation | None = None, progress: ProgressCallback | None = None,
                  cancel: CancelToken | None = None) -> None:
-        """Load ``model_path``. Raises :class:`~app.runtime.errors.ModelFileError` for a bad file,
-        :class:`ChatError` for settings llama.cpp cannot honour, ``Cancelled`` if ``cancel`` fires while loading."""
-        self.settings = settings or LoadSettings.defaults_for(model_path)
+        """Load ``model_path`` with the parameters the load policy makes of ``settings``. Raises
+        :class:`~app.runtime.errors.ModelFileError` for a bad file, :class:`~app.runtime.errors.SettingsError` for
+        settings out of range, :class:`~app.runtime.errors.InsufficientMemoryError` when they cannot fit,
+        :class:`ChatError` when llama.cpp refuses them, ``Cancelled`` if ``cancel`` fires while loading."""
+        from app.runtime.load_policy import plan_load  # here: the policy imports this package's settings
+
         self.sampling = sampling or SamplingSettings()
         self.sampling.validate()
-        if self.settings.check_memory:
-            ensure_fits(model_path, self.settings)
+        explicit = settings.to_dict() if settings is not None else {}  # None: the policy's defaults
+        plan = plan_load(model_path, best_effort=True, **explicit)
+        if plan.params.check_memory:
+            plan.ensure_fits()
+        self.settings = plan.params  # concrete: GPU layers and flash attention resolved by the load policy
         self.backend = LlamaBackend(model_path, self.settings, progress=progress, cancel=cancel)
         try:
             b = self.backend

@@ -1,21 +1,19 @@
 """What a chat needs to know to load a model (:class:`LoadSettings`) and to sample answers (:class:`SamplingSettings`).
 
 Both are plain dataclasses with JSON-friendly fields so the GUI can persist them and the CLI can build them from
-arguments. ``LoadSettings.defaults_for`` is the single place that picks context size / GPU layers / threads for a
-model; the memory-fit estimator plugs in there.
+arguments. Their names, defaults and limits are the settings vocabulary of :mod:`app.runtime.settings` (one meaning
+of -1 GPU layers, one thread default, one set of ranges). The context size, GPU layers and flash attention a model
+is actually loaded with are decided by the load policy (:func:`app.runtime.load_policy.plan_load`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from app.runtime.errors import ChatError
+from app.runtime.errors import SettingsError
+from app.runtime.settings import FLASH_ATTN_MODES, Settings, check_choice, check_limit, default_threads
 from converter.core.quant_types import KV_CACHE_TYPES, QType
-
-FLASH_ATTN_MODES = ("auto", "on", "off")
 
 
 class _JSONFields:
@@ -32,32 +30,23 @@ class _JSONFields:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def default_threads() -> int:
-    """Threads for generation: the physical cores, at least 1 (one per core beats hyper-threads for llama.cpp)."""
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False)
-    except Exception:  # psutil missing or unable to tell
-        cores = None
-    return max(1, cores or (os.cpu_count() or 2) // 2)
-
-
 @dataclass
 class LoadSettings(_JSONFields):
     """How llama.cpp loads the model and sizes its context.
 
-    ``n_gpu_layers`` = -1 offloads every layer; ``type_k``/``type_v`` name a :data:`KV_CACHE_TYPES` entry;
-    ``flash_attn`` is ``"auto"``, ``"on"`` or ``"off"``; ``lookup`` turns on prompt-lookup speculative decoding
-    (drafts copied from earlier text: faster when answers quote the conversation, never changes the answer).
+    ``n_gpu_layers``: -1 = auto (as many as fit), else a layer count (see :mod:`app.runtime.settings`);
+    ``type_k``/``type_v`` name a :data:`KV_CACHE_TYPES` entry; ``flash_attn`` is ``"auto"``, ``"on"`` or
+    ``"off"``; ``lookup`` turns on prompt-lookup speculative decoding (drafts copied from earlier text: faster when
+    answers quote the conversation, never changes the answer). The load policy turns -1 and "auto" into the
+    concrete values llama.cpp gets.
     """
 
-    n_ctx: int = 4096
-    n_gpu_layers: int = 0
+    n_ctx: int = Settings.context_length
+    n_gpu_layers: int = Settings.gpu_layers
     n_threads: int = field(default_factory=default_threads)
     n_batch: int = 512
-    type_k: str = "f16"
-    type_v: str = "f16"
+    type_k: str = Settings.kv_type
+    type_v: str = Settings.kv_type
     flash_attn: str = "auto"
     lookup: bool = False
     lookup_ngram: int = 2
@@ -66,64 +55,41 @@ class LoadSettings(_JSONFields):
     check_memory: bool = True
 
     def validate(self) -> None:
-        """Raise :class:`ChatError` with a clear message if a value cannot work."""
-        if self.n_ctx < 16:
-            raise ChatError(f"context size {self.n_ctx} is too small (at least 16 tokens)")
-        if self.n_threads < 1:
-            raise ChatError(f"thread count must be at least 1, got {self.n_threads}")
-        if self.n_batch < 1:
-            raise ChatError(f"batch size must be at least 1, got {self.n_batch}")
-        for name in ("type_k", "type_v"):
-            value = getattr(self, name)
-            if value not in KV_CACHE_TYPES:
-                raise ChatError(f"unknown K/V cache type {value!r} (choose from {', '.join(KV_CACHE_TYPES)})")
-        if self.flash_attn not in FLASH_ATTN_MODES:
-            raise ChatError(f"flash attention must be one of {', '.join(FLASH_ATTN_MODES)}, got {self.flash_attn!r}")
+        """Raise :class:`SettingsError` with a clear message if a value cannot work."""
+        for name, value in (("context_length", self.n_ctx), ("gpu_layers", self.n_gpu_layers),
+                            ("threads", self.n_threads), ("batch", self.n_batch)):
+            check_limit(name, value)
+        check_choice("K cache type", self.type_k, KV_CACHE_TYPES)
+        check_choice("V cache type", self.type_v, KV_CACHE_TYPES)
+        check_choice("flash attention", self.flash_attn, FLASH_ATTN_MODES)
         if QType.parse(self.type_v).is_quantized and self.flash_attn == "off":
-            raise ChatError(f"a quantized V cache ({self.type_v}) needs flash attention; use --flash-attn on or auto")
-
-    @classmethod
-    def defaults_for(cls, model_path: str | Path, **overrides: Any) -> "LoadSettings":
-        """Settings for ``model_path``: our defaults, then ``overrides`` (None values are ignored), then the context
-        size and GPU layers the user left open chosen by the memory-fit estimator (:mod:`.memory`).
-
-        This is the one place that chooses context size and GPU layers for a model.
-        """
-        from .memory import choose
-
-        settings = cls()
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(settings, key, value)
-        choose(model_path, settings, ctx_given=overrides.get("n_ctx") is not None,
-               layers_given=overrides.get("n_gpu_layers") is not None)
-        return settings
+            raise SettingsError(f"a quantized V cache ({self.type_v}) needs flash attention; use --flash-attn on "
+                                f"or auto")
 
 
 @dataclass
 class SamplingSettings(_JSONFields):
     """How the next token is picked. ``temperature`` 0 is greedy; ``seed`` None draws a random seed."""
 
-    temperature: float = 0.7
-    top_p: float = 0.95
+    temperature: float = Settings.temperature
+    top_p: float = Settings.top_p
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
     repeat_last_n: int = 64
-    seed: int | None = None
-    max_tokens: int = 512
+    seed: Optional[int] = None
+    max_tokens: int = Settings.max_tokens
+
+    @classmethod
+    def from_prefs(cls, prefs: Settings, **overrides: Any) -> "SamplingSettings":
+        """The user's saved answer settings, then ``overrides`` (None values are ignored)."""
+        out = cls(temperature=prefs.temperature, top_p=prefs.top_p, max_tokens=prefs.max_tokens)
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(out, key, value)
+        return out
 
     def validate(self) -> None:
-        """Raise :class:`ChatError` for values llama.cpp's samplers cannot use."""
-        if self.temperature < 0:
-            raise ChatError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ChatError(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.min_p <= 1:
-            raise ChatError(f"min_p must be in [0, 1], got {self.min_p}")
-        if self.top_k < 0:
-            raise ChatError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
-        if self.repeat_penalty <= 0:
-            raise ChatError(f"repeat penalty must be > 0 (1 = off), got {self.repeat_penalty}")
-        if self.max_tokens < 1:
-            raise ChatError(f"max tokens must be at least 1, got {self.max_tokens}")
+        """Raise :class:`SettingsError` for values llama.cpp's samplers cannot use."""
+        for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens"):
+            check_limit(name, getattr(self, name))

@@ -11,7 +11,6 @@ big model stops within one graph node.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +19,7 @@ import numpy as np
 from converter.core.progress import CancelToken, Cancelled
 
 from ..errors import EvalModelError, EvaluationError
+from ..settings import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,6 @@ def scored_range(n_ctx: int) -> tuple[int, int]:
     """``(first, n_scored)``: the first scored position of a chunk and how many positions are scored."""
     first = n_ctx // 2
     return first, n_ctx - 1 - first
-
-
-def default_threads() -> int:
-    """llama.cpp's default: the number of physical cores (at least 1)."""
-    try:
-        import psutil
-
-        n = psutil.cpu_count(logical=False)
-    except Exception:  # noqa: BLE001 - psutil may not know on exotic systems
-        n = None
-    return max(1, n or os.cpu_count() or 1)
 
 
 def check_gguf(path: str | Path) -> Path:

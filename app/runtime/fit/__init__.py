@@ -1,7 +1,9 @@
 """Memory-fit estimator: will this model run here, on which device, with how much context?
 
 Inputs are a GGUF file, a Hugging Face folder plus a target quantization, or a Hub repo id (metadata only).
-``plan_fit(load_spec(...), machine_from_hardware(detect()), ContextParams(...))`` gives a :class:`FitPlan`.
+``plan_fit(load_spec(...), machine_from_hardware(detect()), ContextParams(...))`` gives a :class:`FitPlan`;
+places that load or size a model for the user go through :func:`app.runtime.load_policy.plan_load`, which picks
+the parameters (context, GPU layers, flash attention) and plans the fit for exactly them.
 Each module holds one part of the model of llama.cpp's allocations: ``weights`` (placement, mapping, repacking),
 ``kv_cache``, ``compute`` (graph and output buffers), ``estimate`` (per-device totals and margins), ``plan``
 (verdict, best GPU layer count, largest context).

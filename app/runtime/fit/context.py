@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from converter.core.quant_types import QType, pad
 
+from app.runtime.errors import FitError
+
 #: llama_context pads the context to a multiple of 256 (``GGML_PAD(n_ctx, 256)``).
 CTX_PAD = 256
 
@@ -27,11 +29,11 @@ class ContextParams:
 
     def __post_init__(self) -> None:
         if self.n_ctx <= 0:
-            raise ValueError(f"context size must be positive, got {self.n_ctx}")
+            raise FitError(f"context size must be positive, got {self.n_ctx}")
         for name in (self.type_k, self.type_v):
             QType.parse(name)
         if self.v_type.is_quantized and not self.flash_attn:
-            raise ValueError("a quantized V cache needs flash attention (llama.cpp refuses it otherwise)")
+            raise FitError("a quantized V cache needs flash attention (llama.cpp refuses it otherwise)")
 
     @property
     def k_type(self) -> QType:

@@ -17,6 +17,26 @@ buffer type). Rules taken from the ggml sources llama-cpp-python 0.3.36 builds:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
+
+#: Flash attention kernels of the GPU backends, as (head size K, head size V) pairs and K/V cache types:
+#: ``ggml_cuda_get_best_fattn_kernel`` (ggml-cuda/fattn.cu; ROCm and MUSA build the same file) supports equal K/V
+#: head sizes 64-256 and DeepSeek's 576/512 with K and V of one type among f32/f16/bf16/q4_0/q8_0 (other quantized
+#: caches only with GGML_CUDA_FA_ALL_QUANTS, which release builds leave off). Metal's kernels cover more head sizes
+#: and the legacy quantized caches. Vulkan follows CUDA's head sizes. Other backends (SYCL, ...) are taken as
+#: unable: llama.cpp then falls back to attention without the fused kernel.
+_FA_HEADS_CUDA = {(64, 64), (80, 80), (96, 96), (112, 112), (128, 128), (256, 256), (576, 512)}
+_FA_HEADS_METAL = {(d, d) for d in (32, 40, 48, 64, 72, 80, 96, 112, 128, 192, 256)} | {(576, 512)}
+_FA_TYPES_CUDA = {"f32", "f16", "bf16", "q4_0", "q8_0"}
+_FA_TYPES_METAL = {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"}
+FLASH_ATTN_RULES: dict[str, tuple[set[tuple[int, int]], set[str], bool]] = {
+    # kind: (head sizes, cache types, K and V must have one type)
+    "cuda": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
+    "rocm": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
+    "musa": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
+    "vulkan": (_FA_HEADS_CUDA, {"f16", "q4_0", "q8_0"}, False),
+    "metal": (_FA_HEADS_METAL, _FA_TYPES_METAL, False),
+}
 
 from converter.core.quant_types import QType
 
@@ -49,6 +69,16 @@ class GpuDevice:
     def unified_memory(self) -> bool:
         """True when device memory is system memory (Apple Silicon)."""
         return self.kind == "metal"
+
+    def supports_flash_attn(self, head_dims: Sequence[tuple[int, int]], type_k: str, type_v: str) -> bool:
+        """Whether this backend runs llama.cpp's fused attention (``GGML_OP_FLASH_ATTN_EXT``) for layers with
+        these (K, V) head sizes and cache types (:data:`FLASH_ATTN_RULES`). The CPU backend runs every case."""
+        rule = FLASH_ATTN_RULES.get(self.kind)
+        if rule is None:
+            return False
+        heads, types, same_type = rule
+        return (all(h in heads for h in head_dims) and type_k.lower() in types and type_v.lower() in types
+                and (type_k.lower() == type_v.lower() or not same_type))
 
 
 _ARM_REPACK = {QType.Q4_0: 4, QType.Q4_K: 8, QType.Q5_K: 8, QType.Q6_K: 8, QType.IQ4_NL: 4, QType.MXFP4: 4,

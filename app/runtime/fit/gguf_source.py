@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from app.runtime.errors import FitError
 from converter.errors import GGUFError
 from converter.gguf_in import read_gguf
 from converter.gguf_values import Metadata
@@ -50,18 +51,18 @@ def spec_from_metadata(meta: dict[str, Any], tensors: list[WeightTensor], *, sou
                        file_size: int | None = None) -> ModelSpec:
     """ModelSpec from GGUF key/values (as read, or as the converter would write them) and the tensor list.
 
-    Raises ``ValueError``/``KeyError`` for missing or inconsistent hyper-parameters.
+    Raises :class:`FitError`/``KeyError`` for missing or inconsistent hyper-parameters.
     """
     arch = meta.get("general.architecture")
     if not arch:
-        raise ValueError("no general.architecture key")
+        raise FitError("no general.architecture key")
 
     def key(name: str, default: Any = None) -> Any:
         v = meta.get(f"{arch}.{name}")
         return default if v is None else v
 
     if key("block_count") is None or key("embedding_length") is None:
-        raise ValueError(f"missing {arch}.block_count or {arch}.embedding_length")
+        raise FitError(f"missing {arch}.block_count or {arch}.embedding_length")
     n_layer = int(key("block_count"))
     n_embd = int(key("embedding_length"))
     n_head = per_layer(key("attention.head_count"), n_layer)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from app.runtime.errors import FitError
 from converter.core.quant_types import QType
 
 _LAYER = re.compile(r"^blk\.(\d+)\.")
@@ -83,7 +84,7 @@ class ModelSpec:
             self.swa_layers = [False] * self.n_layer
         for name in ("n_head", "n_head_kv", "head_dim_k", "head_dim_v", "n_ff", "swa_layers"):
             if len(getattr(self, name)) != self.n_layer:
-                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {self.n_layer} layers")
+                raise FitError(f"{name} has {len(getattr(self, name))} entries for {self.n_layer} layers")
 
     @property
     def is_swa(self) -> bool:
@@ -110,7 +111,7 @@ def per_layer(value: int | Sequence[int], n_layer: int) -> list[int]:
     """Expand a scalar hyper-parameter to one value per layer (arrays are taken as they are)."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_layer:
-            raise ValueError(f"per-layer value has {len(value)} entries for {n_layer} layers")
+            raise FitError(f"per-layer value has {len(value)} entries for {n_layer} layers")
         return [int(v) for v in value]
     return [int(value)] * n_layer
 

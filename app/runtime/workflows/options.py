@@ -12,7 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from app.runtime.workflows import fitting
+from app.runtime.fit import load_spec
+from app.runtime.load_policy import plan_load
 from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 from converter.core.quant_types import OFFERED_MIXES, QType
 
@@ -35,17 +36,17 @@ def _spec_for(source, mix: str):
     from app.runtime.sources import HubRepo, LocalGGUF
 
     if isinstance(source, HubRepo):
-        return fitting.load_spec(source.repo_id, mix)
+        return load_spec(source.repo_id, mix)
     if isinstance(source, LocalGGUF):
         return _requantized_spec(Path(source.path), mix)
-    return fitting.load_spec(str(source.path), mix)
+    return load_spec(str(source.path), mix)
 
 
 def _requantized_spec(path: Path, mix: str):
     from converter.gguf_in import read_gguf
     from converter.mixes import MixModelParams, MixTensor, plan_types
 
-    spec = fitting.load_spec(str(path))
+    spec = load_spec(str(path))
     gf = read_gguf(path)
     infos = [MixTensor(t.name, tuple(t.shape), t.type) for t in spec.tensors]
     types = plan_types(infos, mix, MixModelParams.from_metadata(gf.metadata))
@@ -96,8 +97,8 @@ def estimate_options(source, n_ctx: int = 4096, mixes=OFFERED_MIXES, *, progress
         verdict, layers, spec = None, 0, None
         try:
             spec = _spec_for(source, mix)
-            plan = fitting.plan(spec, n_ctx)
-            verdict, layers = plan.verdict, plan.gpu_layers
+            plan = plan_load(spec=spec, n_ctx=n_ctx)
+            verdict, layers = plan.verdict, plan.params.n_gpu_layers
         except Exception as exc:  # noqa: BLE001 - no verdict is fine when the sizes are known
             log.info("fit estimate for %s failed: %s", mix, exc)
             if not exact:
