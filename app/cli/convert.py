@@ -30,14 +30,14 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; returns the process exit code."""
-    from converter.convert import convert
+    from app.runtime.workflows.gguf_files import convert_checkpoint
 
     def job() -> int:
         line = None if args.quiet else ProgressLine()
         with ctrl_c_cancels() as cancel:
             try:
-                result = convert(args.source, args.output, args.type, name=args.name, progress=line,
-                                 cancel=cancel)
+                result = convert_checkpoint(args.source, args.output, args.type, name=args.name, progress=line,
+                                            cancel=cancel)
             finally:
                 if line is not None:
                     line.close()

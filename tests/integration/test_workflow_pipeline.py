@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.runtime.workflows.pipeline import QuantizePlan, output_paths, run_plan
+from app.runtime.workflows.pipeline import QuantizePlan, plan_outputs, run_plan
 from app.runtime import paths
 from app.runtime.sources import LocalFolder, LocalGGUF
 from converter.gguf_in import read_gguf
@@ -35,4 +35,4 @@ def test_cancel_before_start_writes_nothing(tmp_path, smollm2_gguf):
     with pytest.raises(Cancelled):
         run_plan(plan, cancel=token)
     assert not any((tmp_path / "out").iterdir())
-    assert output_paths(plan)["Q8_0"].name == f"{smollm2_gguf.stem}-Q8_0.gguf"
+    assert plan_outputs(plan)["Q8_0"].name == f"{smollm2_gguf.stem}-Q8_0.gguf"

@@ -44,9 +44,9 @@ class RunPage(QWidget):
 
     def start(self, plan: QuantizePlan) -> Worker:
         """Start the job; returns its worker."""
-        from app.runtime.workflows.pipeline import output_paths
+        from app.runtime.workflows.pipeline import plan_outputs
 
-        names = ", ".join(p.name for p in output_paths(plan).values())
+        names = ", ".join(p.name for p in plan_outputs(plan).values())
         self.summary.setText(f"Writing {names} to {plan.out_dir}")
         self.progress.reset("Starting…")
         self.message.setText("")
