@@ -23,7 +23,7 @@ class QuantizeWizard(QWidget):
 
     def __init__(self, settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from app.gui.warm import warm_imports
+        from app.runtime.workflows.warm import warm_imports
 
         warm_imports()
         self.settings = settings
