@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from app.runtime.workflows import fitting
 from app.gui.fit_bar import FitBar, bars_from_estimate
-from app.gui.widgets import heading, hint
+from app.gui.widgets import heading, hint, show_failure
 from app.gui.workers import Worker
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
@@ -130,7 +130,7 @@ class FitView(QWidget):
 
     def _spec_failed(self, message: str) -> None:
         if self.sender() is self._worker:
-            self.status.setText(f"Cannot read: {message}")
+            show_failure(self.status, "Cannot read:", message)
 
     def _spec_ready(self, spec) -> None:
         if self.sender() is not self._worker:

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.gui.progress_view import ProgressView
-from app.gui.widgets import heading, hint
+from app.gui.widgets import heading, hint, show_failure
 from app.runtime.workflows.pipeline import PlanResult, QuantizePlan, run_plan
 from app.gui.workers import Worker
 
@@ -89,5 +89,5 @@ class RunPage(QWidget):
 
     def _failed(self, message: str) -> None:
         self.cancel_button.setEnabled(False)
-        self.message.setText(f"<b>Failed:</b> {message}")
+        show_failure(self.message, "Failed:", message)
         self.failed.emit(message)

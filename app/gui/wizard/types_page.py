@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QPlainTextEdit, QPushButton, QTableWidget, QVBoxLayout, QWidget)
 
 from app.runtime.workflows import fitting
-from app.gui.widgets import heading, hint, human_bytes, item
+from app.gui.widgets import heading, hint, human_bytes, item, show_failure
 from app.runtime.workflows.options import OFFERED, QuantOption, estimate_options
 from app.runtime.workflows.pipeline import TYPICAL_PPL_COST
 from app.gui.workers import Worker
@@ -133,7 +133,7 @@ class TypesPage(QWidget):
 
     def _failed(self, message: str) -> None:
         if self.sender() is self._worker:
-            self.status.setText(f"Cannot read this model: {message}")
+            show_failure(self.status, "Cannot read this model:", message)
             self.changed.emit()
 
     # -- choices ------------------------------------------------------------------------------------------------
