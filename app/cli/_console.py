@@ -10,7 +10,7 @@ import time
 from typing import Callable, Iterator, TextIO
 
 from converter.core.errors import KompaktError
-from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the commands
+from converter.core.units import human_bytes, human_duration
 from converter.core.messages import one_line
 from converter.core.progress import CancelToken, Cancelled, Progress
 

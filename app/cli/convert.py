@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
+from converter.core.units import human_bytes
+
+from ._console import ProgressLine, ctrl_c_cancels, run_job
 
 TYPES = ("f32", "f16", "bf16", "q8_0")
 #: Quantization mixes written in one pass (F32 tensors fed straight to the quantizer, as llama-quantize would).

@@ -8,7 +8,9 @@ import os
 import sys
 from typing import Any
 
-from ._console import human_bytes, run_job
+from converter.core.units import human_bytes
+
+from ._console import run_job
 
 
 def add_parser(subparsers) -> None:

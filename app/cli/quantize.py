@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.cli._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
+from app.cli._console import ProgressLine, ctrl_c_cancels, run_job
+from converter.core.units import human_bytes
 
 
 def add_parser(subparsers) -> None:

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from app.runtime.workflows import fitting
 from app.runtime.workflows.model_scan import ModelEntry, scan_models
-from app.gui.widgets import heading, hint, human_bytes, item, show_failure
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.gui.workers import Worker
 
 COLUMNS = ("Name", "Type", "Size", "Fits", "Location")

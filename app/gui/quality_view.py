@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QL
 
 from app.runtime.workflows import fitting
 from app.gui.progress_view import ProgressView
-from app.gui.widgets import heading, hint, human_bytes, item, show_failure
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.gui.workers import Worker
 
 COLUMNS = ("Type", "Size", "Bits/weight", "Mean KL", "KL p99", "Same top", "Perplexity", "Runs here")

@@ -10,8 +10,6 @@ from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
 from app.runtime import logs
 
-from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the views
-
 
 def app_icon() -> QIcon:
     """Kompakt's icon in every shipped size (empty icon when the resources are missing)."""

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QPlainTextEdit, QPushButton, QTableWidget, QVBoxLayout, QWidget)
 
 from app.runtime.workflows import fitting
-from app.gui.widgets import heading, hint, human_bytes, item, show_failure
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.runtime.workflows.options import OFFERED, QuantOption, estimate_options
 from app.runtime.workflows.pipeline import TYPICAL_PPL_COST
 from app.gui.workers import Worker
