@@ -10,9 +10,11 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from app import __version__
+from app.runtime import logs
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: list[str] = [
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kompakt {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--log-file", type=Path, metavar="FILE",
+                        help="also write the log to FILE (info messages, with -v debug; rotated at 2 MiB)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"app.cli.{name}").add_parser(sub)
@@ -55,10 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    logs.configure(stderr_level=level, file=args.log_file, file_level=min(level, logging.INFO))
     if args.command is None:
         parser.print_help()
         return 2

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import time
 from typing import Callable, Iterator, TextIO
 
 from converter.core.errors import KompaktError
-from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the commands
+from converter.core.units import human_bytes, human_duration
+from converter.core.messages import one_line
 from converter.core.progress import CancelToken, Cancelled, Progress
+
+log = logging.getLogger("kompakt")
 
 
 def _rate(p: Progress) -> str:
@@ -88,8 +92,8 @@ def ctrl_c_cancels() -> Iterator[CancelToken]:
 def run_job(job: Callable[[], int]) -> int:
     """Run ``job`` and turn expected failures into a one-line message and a non-zero exit code.
 
-    Kompakt's own errors, ``OSError`` and ``ValueError`` print ``kompakt: error: <message>`` and return 1; a
-    cancel returns 130.
+    Kompakt's own errors, ``OSError`` and ``ValueError`` print ``kompakt: error: <message>`` and return 1 (the
+    traceback goes to the log file of ``--log-file``, and to stderr with ``-v``); a cancel returns 130.
     """
     try:
         return job()
@@ -97,5 +101,6 @@ def run_job(job: Callable[[], int]) -> int:
         print("kompakt: cancelled", file=sys.stderr)
         return 130
     except (KompaktError, OSError, ValueError) as exc:
+        log.info("%s", one_line(exc), exc_info=True)
         print(f"kompakt: error: {exc}", file=sys.stderr)
         return 1

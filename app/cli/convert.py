@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from converter.core.quant_types import MIXES
+from converter.core.units import human_bytes
 
-from ._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
+from ._console import ProgressLine, ctrl_c_cancels, run_job
 
 #: The mixes the converter writes itself first, then those written in one pass (F32 tensors fed straight to the
 #: quantizer, as llama-quantize would).
@@ -31,14 +32,14 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the conversion; returns the process exit code."""
-    from converter.convert import convert
+    from app.runtime.workflows.gguf_files import convert_checkpoint
 
     def job() -> int:
         line = None if args.quiet else ProgressLine()
         with ctrl_c_cancels() as cancel:
             try:
-                result = convert(args.source, args.output, args.type, name=args.name, progress=line,
-                                 cancel=cancel)
+                result = convert_checkpoint(args.source, args.output, args.type, name=args.name, progress=line,
+                                            cancel=cancel)
             finally:
                 if line is not None:
                     line.close()

@@ -43,7 +43,7 @@ def _fmt(value: Optional[float], spec: str) -> str:
 
 def print_table(report, out: TextIO = sys.stdout) -> None:
     """Print one row per model: file, size, bits/weight, PPL, mean KL, KL p99, top-token agreement."""
-    from ._console import human_bytes
+    from converter.core.units import human_bytes
 
     head = ("file", "size", "bits/w", "PPL", "mean KL", "KL p99", "same top")
     rows = [(report.base.name + " (base)", human_bytes(report.base.file_size),

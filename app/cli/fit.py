@@ -109,7 +109,7 @@ def plan_to_json(plan) -> dict:
 
 def render(plan, spec, hw) -> str:
     """Human-readable table and verdict."""
-    from app.cli._console import human_bytes as hb
+    from converter.core.units import human_bytes as hb
 
     est = plan.estimate
     c = est.ctx

@@ -30,8 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Compute and write the importance matrix."""
 
     def job() -> int:
-        from app.runtime.imatrix import compute_imatrix
-        from converter.imatrix import write_imatrix
+        from app.runtime.workflows.quantize import make_imatrix
 
         if not args.model.is_file():
             raise FileNotFoundError(f"{args.model}: no such file")
@@ -40,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
         text = args.text.read_text(encoding="utf-8") if args.text else None
         line = ProgressLine()
         with ctrl_c_cancels() as cancel:
-            im = compute_imatrix(args.model, text, chunk_size=args.chunk_size, max_chunks=args.chunks,
-                                 threads=args.threads, n_gpu_layers=args.gpu_layers,
-                                 dataset=args.text.name if args.text else "", progress=line, cancel=cancel)
-            write_imatrix(im, args.output, legacy=args.format == "dat")
+            im = make_imatrix(args.model, args.output, text, legacy=args.format == "dat", chunk_size=args.chunk_size,
+                              max_chunks=args.chunks, threads=args.threads, n_gpu_layers=args.gpu_layers,
+                              dataset=args.text.name if args.text else "", progress=line, cancel=cancel)
         line.close()
         print(f"{args.output}  ({len(im.entries)} matrices, {im.chunk_count} chunks of {im.chunk_size} tokens)")
         return 0

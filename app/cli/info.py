@@ -19,7 +19,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the model's facts, its files and its GGUF files."""
-    from app.cli._console import human_bytes, run_job
+    from app.cli._console import run_job
+    from converter.core.units import human_bytes
     from app.cli.search import format_table, human_count
 
     def job() -> int:

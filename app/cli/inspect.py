@@ -6,13 +6,11 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from typing import Any
 
-from ._console import human_bytes, run_job
+from converter.core.units import human_bytes
 
-#: Arrays longer than this are summarized ("[49152 × string]") unless --full is given.
-SHOWN_ITEMS = 8
+from ._console import run_job
 
 
 def add_parser(subparsers) -> None:
@@ -27,18 +25,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def _plain(value: Any, full: bool) -> Any:
-    """A JSON-friendly value; long arrays are summarized unless ``full``."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, list):
-        if not full and len(value) > SHOWN_ITEMS:
-            kind = type(value[0]).__name__ if value else "item"
-            return {"array": kind, "length": len(value), "head": [_plain(v, full) for v in value[:3]]}
-        return [_plain(v, full) for v in value]
-    return value
-
-
 def _short(value: Any) -> str:
     if isinstance(value, dict) and "length" in value:
         return f"[{value['length']} × {value['array']}] {json.dumps(value['head'], ensure_ascii=False)[:60]}…"
@@ -48,30 +34,25 @@ def _short(value: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; returns the process exit code."""
-    from converter.gguf_in import read_gguf
+    from app.runtime.workflows.gguf_files import describe_gguf
 
     def job() -> int:
-        gf = read_gguf(args.file)
-        meta = {k: _plain(v, args.full) for k, v in gf.metadata.items()}
-        tensors = [] if args.no_tensors else [
-            {"name": t.name, "type": t.qtype.name, "shape": list(t.ne), "bytes": t.nbytes} for t in gf.tensors]
+        summary = describe_gguf(args.file, full=args.full, tensors=not args.no_tensors)
         if args.json:
-            json.dump({"file": str(gf.path), "version": gf.version, "size": gf.file_size,
-                       "tensor_count": len(gf.tensors), "tensor_bytes": gf.tensor_bytes, "metadata": meta,
-                       "tensors": tensors}, sys.stdout, ensure_ascii=False, indent=1)
+            json.dump(summary.document(), sys.stdout, ensure_ascii=False, indent=1)
             sys.stdout.write("\n")
             return 0
         out = sys.stdout
-        types = Counter(t.qtype.name for t in gf.tensors)
-        out.write(f"{gf.path}: GGUF v{gf.version}, {human_bytes(gf.file_size)}, {len(gf.tensors)} tensors "
-                  f"({', '.join(f'{n} {k}' for k, n in types.most_common())})\n\n")
-        width = max((len(k) for k in meta), default=0)
-        for key, value in meta.items():
+        counts = ", ".join(f"{n} {k}" for k, n in summary.type_counts.items())
+        out.write(f"{summary.path}: GGUF v{summary.version}, {human_bytes(summary.size)}, "
+                  f"{summary.tensor_count} tensors ({counts})\n\n")
+        width = max((len(k) for k in summary.metadata), default=0)
+        for key, value in summary.metadata.items():
             out.write(f"  {key:<{width}}  {_short(value)}\n")
-        if tensors:
+        if summary.tensors:
             out.write("\n")
-            name_w = max(len(t["name"]) for t in tensors)
-            for t in tensors:
+            name_w = max(len(t["name"]) for t in summary.tensors)
+            for t in summary.tensors:
                 shape = " × ".join(str(d) for d in t["shape"])
                 out.write(f"  {t['name']:<{name_w}}  {t['type']:<7} {shape:<16} {human_bytes(t['bytes']):>10}\n")
         return 0

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
-from app.cli._console import ProgressLine, ctrl_c_cancels, human_bytes, run_job
-from converter.core.quant_types import MIXES, get_mix
-
-_BASE_SUFFIX = re.compile(r"[-_.](f32|f16|bf16|fp16|fp32)$", re.IGNORECASE)
+from app.cli._console import ProgressLine, ctrl_c_cancels, run_job
+from converter.core.quant_types import MIXES
+from converter.core.units import human_bytes
 
 
 def add_parser(subparsers) -> None:
@@ -38,71 +36,31 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def output_paths(input_path: Path, output: Path | None, mixes: list[str]) -> dict[str, Path]:
-    """Where each mix goes: OUT as given (one mix), OUT with {type} filled in, or ``<stem>-<MIX>.gguf`` in a
-    directory (OUT, or the input's directory)."""
-    stem = _BASE_SUFFIX.sub("", input_path.stem)
-    if output is not None and "{type}" in str(output):
-        return {m: Path(str(output).replace("{type}", m)) for m in mixes}
-    if output is not None and (output.is_dir() or (len(mixes) > 1 and not output.suffix)):
-        directory = output
-    elif output is not None:
-        if len(mixes) > 1:
-            raise ValueError(f"{output}: several types need a directory or a name containing {{type}}")
-        return {mixes[0]: output}
-    else:
-        directory = input_path.parent
-    return {m: directory / f"{stem}-{m}.gguf" for m in mixes}
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the quantization; prints the written files."""
 
     def job() -> int:
-        if args.threads != 1:
-            from converter.worker_pool import start_worker_server
+        from app.runtime.workflows.quantize import mix_names, output_paths, output_stem, quantize_file, start_workers
 
-            start_worker_server()  # the workers' imports overlap with this process's
-        from converter.quantize import plan_gguf, quantize_ladder
-        from converter.mixes import Override
-
-        mixes = [get_mix(m).name for m in args.type.split(",") if m.strip()]
-        if len(set(mixes)) != len(mixes):
-            raise ValueError("the same type is listed twice")
-        overrides = [Override.parse(o) for o in args.override]
-        outputs = output_paths(args.input, args.output, mixes)
-        for path in outputs.values():
-            if path.resolve() == args.input.resolve():
-                raise ValueError(f"{path}: the output would overwrite the input")
-            path.parent.mkdir(parents=True, exist_ok=True)
+        start_workers(args.threads)  # the workers' imports overlap with this process's
+        mixes = mix_names(args.type)
+        outputs = output_paths(output_stem(args.input.stem), mixes, args.output or args.input.parent,
+                               is_dir=args.output is None)
+        text, dataset = None, ""
+        if args.calibration:
+            text_path = Path(args.calibration)
+            text, dataset = text_path.read_text(encoding="utf-8"), text_path.name
+        elif args.calibration is not None:
+            text = ""  # Kompakt's own calibration text
         line = ProgressLine()
         with ctrl_c_cancels() as cancel:
-            imatrix = args.imatrix
-            if args.calibration is not None:
-                # fail on a bad source or option now, not after minutes of calibration
-                plan_gguf(args.input, mixes, overrides=overrides, has_imatrix=True,
-                          allow_requantize=args.allow_requantize, pure=args.pure)
-                imatrix = _calibrate(args, line, cancel)
-            written = quantize_ladder(args.input, outputs, imatrix=imatrix, overrides=overrides,
-                                      threads=args.threads, allow_requantize=args.allow_requantize,
-                                      pure=args.pure, progress=line, cancel=cancel)
+            written = quantize_file(args.input, outputs, imatrix=args.imatrix, calibration=text, dataset=dataset,
+                                    save_imatrix=args.save_imatrix, overrides=args.override, threads=args.threads,
+                                    allow_requantize=args.allow_requantize, pure=args.pure, progress=line,
+                                    cancel=cancel)
         line.close()
         for path in written:
             print(f"{path}  ({human_bytes(path.stat().st_size)})")
         return 0
 
     return run_job(job)
-
-
-def _calibrate(args: argparse.Namespace, line: ProgressLine, cancel):
-    from app.runtime.imatrix import compute_imatrix
-    from converter.imatrix import write_imatrix
-
-    text, dataset = None, ""
-    if args.calibration:
-        text_path = Path(args.calibration)
-        text, dataset = text_path.read_text(encoding="utf-8"), text_path.name
-    im = compute_imatrix(args.input, text, threads=args.threads, dataset=dataset, progress=line, cancel=cancel)
-    if args.save_imatrix:
-        write_imatrix(im, args.save_imatrix)
-    return im

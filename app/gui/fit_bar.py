@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.gui.widgets import human_bytes
+from converter.core.units import human_bytes
 
 #: (label, colour) of each segment, in drawing order.
 SEGMENTS = (("Weights", "#3f6fb5"), ("KV cache", "#e0892b"), ("Compute", "#7b5ea7"), ("Overhead", "#9e9e9e"))

@@ -21,7 +21,7 @@ from app.runtime import load_policy
 from app.runtime.errors import SettingsError
 from app.runtime.workflows import fitting
 from app.gui.fit_bar import FitBar, bars_from_estimate
-from app.gui.widgets import heading, hint
+from app.gui.widgets import heading, hint, show_failure
 from app.gui.workers import Worker
 from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED, OFFERED_MIXES
 
@@ -141,7 +141,7 @@ class FitView(QWidget):
 
     def _spec_failed(self, message: str) -> None:
         if self.sender() is self._worker:
-            self.status.setText(f"Cannot read: {message}")
+            show_failure(self.status, "Cannot read:", message)
 
     def _spec_ready(self, result) -> None:
         if self.sender() is not self._worker:

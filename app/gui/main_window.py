@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from html import escape
+from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSettings, QSize
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QStackedWidget, QVBoxLayout, QWidget)
 
+from app import __version__
 from app.gui import workers
 from app.gui.models_view import ModelsView
-from app.gui.widgets import app_icon
+from app.gui.widgets import app_icon, heading, log_link
+from app.runtime import paths
 from app.gui.wizard.wizard import QuantizeWizard
 from app.runtime import settings as settings_mod
 
@@ -22,8 +27,6 @@ PLACES = ("Models", "Quantize", "Chat", "Fit", "Quality")
 
 def _window_state() -> QSettings:
     """Window geometry, stored beside the settings file (so ``KOMPAKT_CONFIG_DIR`` redirects it too)."""
-    from app.runtime import paths
-
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
@@ -108,6 +111,17 @@ class MainWindow(QMainWindow):
         menu.addAction(prefs)
         menu.addSeparator()
         menu.addAction(quit_action)
+        about = QAction("&About Kompakt", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.open_about)
+        self.menuBar().addMenu("&Help").addAction(about)
+
+    def open_about(self) -> "AboutDialog":
+        """Show the About dialog (version, where the log file and the models are); returns it (modeless)."""
+        dialog = AboutDialog(self.settings.resolved_models_dir(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def open_settings(self) -> None:
         """Show the Settings dialog; saved changes apply to every place."""
@@ -135,3 +149,27 @@ class MainWindow(QMainWindow):
         if not workers.stop_all(timeout=15):
             log.warning("some background jobs did not stop in time")
         super().closeEvent(event)
+
+
+class AboutDialog(QDialog):
+    """Version, the log file to attach to a bug report, and Kompakt's folders."""
+
+    def __init__(self, models_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Kompakt")
+        link = log_link() or "none (logging goes to the terminal only)"
+        self.text = QLabel(
+            f"Shrink Hugging Face models to GGUF, check whether they fit, and chat with them locally.<br><br>"
+            f"<b>Log file:</b> {link}<br>"
+            f"<small>Attach it to a bug report; errors are recorded there with their details.</small><br><br>"
+            f"<b>Models:</b> {escape(str(models_dir))}<br><b>Settings:</b> {escape(str(paths.config_dir()))}<br>"
+            f"<b>Cache:</b> {escape(str(paths.cache_dir()))}")
+        self.text.setOpenExternalLinks(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.text.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading(f"Kompakt {__version__}"))
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from app.runtime.workflows import fitting
 from app.runtime.workflows.model_scan import ModelEntry, scan_models
-from app.gui.widgets import heading, hint, human_bytes, item
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.gui.workers import Worker
 
 COLUMNS = ("Name", "Type", "Size", "Fits", "Location")
@@ -102,7 +103,7 @@ class ModelsView(QWidget):
         self._worker.start()
 
     def _scan_failed(self, message: str) -> None:
-        self.status.setText(f"Could not scan: {message}")
+        show_failure(self.status, "Could not scan:", message)
 
     def _scan_done(self) -> None:
         self.refresh_button.setEnabled(True)

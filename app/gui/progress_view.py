@@ -7,8 +7,8 @@ from typing import Optional
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from app.gui.widgets import human_bytes, human_duration
 from converter.core.progress import Progress
+from converter.core.units import human_bytes, human_duration
 
 
 def _amount(value: float, unit: str) -> str:

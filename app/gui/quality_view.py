@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QL
 
 from app.runtime.workflows import fitting
 from app.gui.progress_view import ProgressView
-from app.gui.widgets import heading, hint, human_bytes, item
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.gui.workers import Worker
 
 COLUMNS = ("Type", "Size", "Bits/weight", "Mean KL", "KL p99", "Same top", "Perplexity", "Runs here")
@@ -202,7 +203,7 @@ class QualityView(QWidget):
         self.show_results(report.candidates)
 
     def _measure_failed(self, message: str) -> None:
-        self.recommendation.setText(f"Measurement failed: {message}")
+        show_failure(self.recommendation, "Measurement failed:", message)
 
     def _measure_done(self) -> None:
         self.progress.hide()

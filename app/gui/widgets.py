@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from html import escape
+
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
-from converter.core.units import human_bytes, human_duration  # noqa: F401 - re-exported for the views
+from app.runtime import logs
 
 
 def app_icon() -> QIcon:
@@ -38,6 +40,28 @@ def hint(text: str, parent: QWidget | None = None) -> QLabel:
     label.setWordWrap(True)
     label.setStyleSheet("color: #666;")
     return label
+
+
+def log_link() -> str:
+    """Rich text naming the log file as a link that opens it; "" when this process writes no log file."""
+    path = logs.current_log_file()
+    if path is None:
+        return ""
+    return f'<a href="{QUrl.fromLocalFile(str(path)).toString()}">{escape(str(path))}</a>'
+
+
+def failure_text(prefix: str, message: str) -> str:
+    """Rich text for a failure: the bold ``prefix``, the one-line ``message`` and a "Details:" line naming the log
+    file (which holds the traceback)."""
+    text = f"<b>{escape(prefix)}</b> {escape(message)}"
+    link = log_link()
+    return text + (f"<br><small>Details: {link}</small>" if link else "")
+
+
+def show_failure(label: QLabel, prefix: str, message: str) -> None:
+    """Show :func:`failure_text` in ``label`` (rich text, detected by Qt), the log file's link clickable."""
+    label.setOpenExternalLinks(True)
+    label.setText(failure_text(prefix, message))
 
 
 def item(text: str, *, sort_value: object = None, align_right: bool = False, color: str = "",

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from converter.core.messages import one_line
 from converter.core.progress import CancelToken, Cancelled, Progress
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,6 @@ def stop_all(timeout: float = 10.0) -> bool:
     for w in workers:
         ok &= w.wait(max(0.0, deadline - time.monotonic()))
     return ok
-
-
-def error_message(exc: BaseException) -> str:
-    """One line for the user: the exception's message, or its type when it has none."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text or type(exc).__name__
 
 
 class _Thread(QThread):
@@ -147,8 +142,8 @@ class Worker(QObject):
             self.cancelled.emit()
         except Exception as exc:  # noqa: BLE001 - every failure becomes one message for the UI
             self.error = exc
-            log.warning("%s failed: %s", self.name, error_message(exc), exc_info=log.isEnabledFor(logging.DEBUG))
-            self.failed.emit(error_message(exc))
+            log.warning("%s failed: %s", self.name, one_line(exc), exc_info=True)  # the traceback goes to the log
+            self.failed.emit(one_line(exc))
         else:
             if self._pending is not None:
                 self.progress.emit(self._pending)

@@ -79,6 +79,10 @@ class ConversationError(KompaktRuntimeError, ValueError):
     """A saved conversation file is unreadable or not a Kompakt conversation."""
 
 
+class JobError(KompaktRuntimeError, RuntimeError):
+    """A job run in a child process failed; the message is the child's one-line error (its traceback is logged)."""
+
+
 class HubError(KompaktRuntimeError, OSError):
     """Talking to the Hugging Face Hub or its local cache failed (an I/O failure).
 

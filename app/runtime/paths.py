@@ -7,6 +7,7 @@ function           override                    default (platformdirs)
 ``data_dir()``     ``KOMPAKT_DATA_DIR``        ``~/.local/share/kompakt``, ...
 ``cache_dir()``    ``KOMPAKT_CACHE_DIR``       ``~/.cache/kompakt``, ...
 ``models_dir()``   ``KOMPAKT_MODELS_DIR``      ``data_dir() / "models"`` (our GGUF outputs)
+``logs_dir()``     (``KOMPAKT_DATA_DIR``)      ``data_dir() / "logs"`` (the GUI's log file, see app.runtime.logs)
 ``hf_hub_cache()`` ``HF_HUB_CACHE``/``HF_HOME`` huggingface_hub's standard cache, shared with other tools
 =================  ==========================  =====================================================
 
@@ -47,6 +48,11 @@ def cache_dir() -> Path:
 def models_dir() -> Path:
     """Where converted GGUF models go by default (``KOMPAKT_MODELS_DIR`` overrides, else ``data_dir()/models``)."""
     return _env_path("KOMPAKT_MODELS_DIR") or data_dir() / "models"
+
+
+def logs_dir() -> Path:
+    """Where the log files go: ``data_dir()/logs`` (so ``KOMPAKT_DATA_DIR`` moves them too)."""
+    return data_dir() / "logs"
 
 
 def hf_home() -> Path:

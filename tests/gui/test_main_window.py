@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 from app.gui.main_window import PLACES, MainWindow
 from app.gui.settings_dialog import SettingsDialog
+from app.gui.wizard.wizard import TYPES
+from app.runtime import logs
 from app.runtime.settings import Settings
 
 
@@ -46,3 +49,32 @@ def test_settings_dialog_edits_a_copy(qtbot, tmp_path):
     assert (new.threads, new.default_quant, new.models_dir) == (3, "Q5_K_M", str(tmp_path))
     assert original.threads == 2
     assert "hf_" not in dialog.token_state.text() or "…" in dialog.token_state.text()
+
+
+def test_about_and_errors_name_the_log_file(qtbot, tmp_path, monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored after the test
+    monkeypatch.setattr(root, "level", root.level)
+    log_file = logs.configure(stderr_level=None, file=logs.log_file())
+    try:
+        assert log_file is not None and log_file.is_relative_to(tmp_path.parent)  # KOMPAKT_DATA_DIR, not the home
+        window = MainWindow(Settings(models_dir=str(tmp_path / "models")))
+        qtbot.addWidget(window)
+        assert "&Help" in [a.text() for a in window.menuBar().actions()]
+        about = window.open_about()
+        assert str(log_file) in about.text.text() and str(tmp_path / "models") in about.text.text()
+        about.close()
+        broken = tmp_path / "broken.gguf"
+        broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 20)
+        window.open_wizard(str(broken))
+        window.wizard.next_button.click()
+        assert window.wizard.page() == TYPES
+        status = window.wizard.types_page.status
+        qtbot.waitUntil(lambda: "Cannot read this model" in status.text(), timeout=60_000)
+        assert "broken.gguf" in status.text() and "Details: <a href=" in status.text(), status.text()
+        assert str(log_file) in status.text() and status.openExternalLinks()
+        window.close()
+        text = log_file.read_text(encoding="utf-8")
+        assert "estimate-types failed" in text and "Traceback" in text and "broken.gguf" in text, text
+    finally:
+        logs.configure(stderr_level=None)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from app.runtime.workflows.pipeline import QuantizePlan, output_paths, run_plan
+from app.runtime.workflows.pipeline import QuantizePlan, plan_outputs, run_plan
 from app.runtime import paths
+from app.runtime.errors import JobError
+from app.runtime.workflows.process_job import run_in_process
 from app.runtime.sources import LocalFolder, LocalGGUF
 from converter.gguf_in import read_gguf
 from converter.core.progress import CancelToken, Cancelled
@@ -35,4 +39,18 @@ def test_cancel_before_start_writes_nothing(tmp_path, smollm2_gguf):
     with pytest.raises(Cancelled):
         run_plan(plan, cancel=token)
     assert not any((tmp_path / "out").iterdir())
-    assert output_paths(plan)["Q8_0"].name == f"{smollm2_gguf.stem}-Q8_0.gguf"
+    assert plan_outputs(plan)["Q8_0"].name == f"{smollm2_gguf.stem}-Q8_0.gguf"
+
+
+def _fails(*, progress, cancel):  # noqa: ARG001 - the job contract
+    logging.getLogger("kompakt.child").info("working in the child")
+    raise OSError("/x/y.gguf: disk on fire\nsecond line")
+
+
+def test_a_failed_child_job_is_one_line_and_its_log_comes_back(caplog):
+    caplog.set_level(logging.INFO)
+    with pytest.raises(JobError, match=r"^/x/y\.gguf: disk on fire$"):
+        run_in_process(_fails)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "working in the child" in messages, messages
+    assert any("_fails failed" in m and "Traceback" in m and "second line" in m for m in messages), messages

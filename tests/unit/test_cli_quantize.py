@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gguf import GGMLQuantizationType as T
 
-from app.cli.quantize import output_paths
+from app.runtime.workflows.quantize import mix_names, output_paths, output_stem
 from converter.gguf_in import read_gguf
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
@@ -43,11 +43,26 @@ def test_errors_are_one_line(tmp_path):
 
 
 def test_output_paths(tmp_path):
-    src = Path("/m/SmolLM2-F16.gguf")
-    assert output_paths(src, None, ["Q4_K_M"]) == {"Q4_K_M": Path("/m/SmolLM2-Q4_K_M.gguf")}
-    assert output_paths(src, Path("x-{type}.gguf"), ["Q8_0", "Q6_K"]) == {
+    """The one naming rule of ``kompakt quantize IN [OUT]`` and the wizard (README: OUT is a file, a directory or a
+    name with ``{type}``)."""
+    stem = output_stem("SmolLM2-F16")
+    assert stem == "SmolLM2"  # a precision suffix of the source is dropped
+    assert output_stem("My model.v2_bf16") == "My-model.v2" and output_stem("--") == "model"
+    assert output_paths(stem, ["Q4_K_M"], Path("/m"), is_dir=True) == {"Q4_K_M": Path("/m/SmolLM2-Q4_K_M.gguf")}
+    assert output_paths(stem, ["Q8_0", "Q6_K"], Path("x-{type}.gguf")) == {
         "Q8_0": Path("x-Q8_0.gguf"), "Q6_K": Path("x-Q6_K.gguf")}
-    assert output_paths(src, tmp_path, ["Q8_0"]) == {"Q8_0": tmp_path / "SmolLM2-Q8_0.gguf"}
-    assert output_paths(src, Path("a.gguf"), ["Q8_0"]) == {"Q8_0": Path("a.gguf")}
+    assert output_paths(stem, ["Q8_0"], tmp_path) == {"Q8_0": tmp_path / "SmolLM2-Q8_0.gguf"}  # existing dir
+    assert output_paths(stem, ["Q8_0", "Q6_K"], tmp_path / "new") == {
+        "Q8_0": tmp_path / "new" / "SmolLM2-Q8_0.gguf", "Q6_K": tmp_path / "new" / "SmolLM2-Q6_K.gguf"}
+    assert output_paths(stem, ["Q8_0"], Path("a.gguf")) == {"Q8_0": Path("a.gguf")}
+    assert output_paths(stem, ["Q8_0"], tmp_path / "new") == {"Q8_0": tmp_path / "new"}  # one type: a file
     with pytest.raises(ValueError, match="directory"):
-        output_paths(src, Path("a.gguf"), ["Q8_0", "Q6_K"])
+        output_paths(stem, ["Q8_0", "Q6_K"], Path("a.gguf"))
+
+
+def test_mix_names():
+    assert mix_names("q4_k_m, Q8_0,fp16") == ["Q4_K_M", "Q8_0", "F16"]
+    assert mix_names(["Q6_K"]) == ["Q6_K"]
+    for bad, message in (("Q4_K_M,q4_k", "twice"), (" , ", "at least one"), ("Q9_K", "unknown")):
+        with pytest.raises(ValueError, match=message):
+            mix_names(bad)

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QL
 
 from app.gui.chat.panels import LoadPanel, SamplingPanel
 from app.gui.chat.transcript import Transcript
-from app.gui.widgets import heading, hint
-from app.gui.workers import Worker, error_message
+from app.gui.widgets import heading, hint, show_failure
+from app.gui.workers import Worker
+from converter.core.messages import one_line
 from converter.core.progress import CancelToken
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,7 @@ class ChatView(QWidget):
 
     def _loaded(self, info: Any, error: Optional[BaseException]) -> None:
         if error is not None:
-            self.model_label.setText(f"<b>{Path(self.model_path or '').name}</b> — could not load: "
-                                     f"{error_message(error)}")
+            show_failure(self.model_label, f"{Path(self.model_path or '').name} — could not load:", one_line(error))
             return
         n_ctx = self.load_panel.n_ctx()
         self.model_label.setText(f"<b>{Path(self.model_path or '').name}</b> — ready "
@@ -263,7 +263,7 @@ class ChatView(QWidget):
         if error is not None:
             if self.messages and self.messages[-1][0] == "user" and "ContextFull" in type(error).__name__:
                 self.input.setPlainText(self.messages.pop()[1])
-            self.status.setText(f"<b>Could not answer:</b> {error_message(error)}")
+            show_failure(self.status, "Could not answer:", one_line(error))
         else:
             self.messages.append(("assistant", generation.text))
             stats = generation.stats

@@ -10,7 +10,8 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
                                QVBoxLayout, QWidget)
 
-from app.gui.widgets import heading, hint, human_bytes, item
+from app.gui.widgets import heading, hint, item
+from converter.core.units import human_bytes
 from app.runtime.workflows.pipeline import PlanResult
 
 COLUMNS = ("Type", "File", "Size", "Mean KL", "Same top token", "Perplexity")

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.gui.progress_view import ProgressView
-from app.gui.widgets import heading, hint
+from app.gui.widgets import heading, hint, show_failure
 from app.runtime.workflows.pipeline import PlanResult, QuantizePlan, run_plan
 from app.gui.workers import Worker
 
@@ -44,9 +44,9 @@ class RunPage(QWidget):
 
     def start(self, plan: QuantizePlan) -> Worker:
         """Start the job; returns its worker."""
-        from app.runtime.workflows.pipeline import output_paths
+        from app.runtime.workflows.pipeline import plan_outputs
 
-        names = ", ".join(p.name for p in output_paths(plan).values())
+        names = ", ".join(p.name for p in plan_outputs(plan).values())
         self.summary.setText(f"Writing {names} to {plan.out_dir}")
         self.progress.reset("Starting…")
         self.message.setText("")
@@ -89,5 +89,5 @@ class RunPage(QWidget):
 
     def _failed(self, message: str) -> None:
         self.cancel_button.setEnabled(False)
-        self.message.setText(f"<b>Failed:</b> {message}")
+        show_failure(self.message, "Failed:", message)
         self.failed.emit(message)

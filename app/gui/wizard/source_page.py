@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
-from app.gui.widgets import heading, hint
+from app.gui.widgets import heading, hint, show_failure
 from app.gui.workers import Worker
 
 SEARCH_DELAY_MS = 350
@@ -185,7 +185,7 @@ class SourcePage(QWidget):
 
     def _search_failed(self, message: str) -> None:
         if self.sender() is self._worker:
-            self.search_status.setText(f"Search failed: {message}")
+            show_failure(self.search_status, "Search failed:", message)
 
     def stop(self) -> None:
         """Cancel a running search (page closing)."""

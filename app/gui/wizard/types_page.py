@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxL
                                QPlainTextEdit, QPushButton, QTableWidget, QVBoxLayout, QWidget)
 
 from app.runtime.workflows import fitting
-from app.gui.widgets import heading, hint, human_bytes, item
+from app.gui.widgets import heading, hint, item, show_failure
+from converter.core.units import human_bytes
 from app.runtime.workflows.options import QuantOption, estimate_options
 from app.gui.workers import Worker
 from converter.core.quant_types import MIXES, OFFERED_MIXES
@@ -133,7 +134,7 @@ class TypesPage(QWidget):
 
     def _failed(self, message: str) -> None:
         if self.sender() is self._worker:
-            self.status.setText(f"Cannot read this model: {message}")
+            show_failure(self.status, "Cannot read this model:", message)
             self.changed.emit()
 
     # -- choices ------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ class QuantizeWizard(QWidget):
 
     def __init__(self, settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from app.gui.warm import warm_imports
+        from app.runtime.workflows.warm import warm_imports
 
         warm_imports()
         self.settings = settings
@@ -87,9 +87,9 @@ class QuantizeWizard(QWidget):
     def start(self) -> None:
         """Build the plan from the pages and run it."""
         plan = self.plan()
-        from app.runtime.workflows.pipeline import output_paths
+        from app.runtime.workflows.pipeline import plan_outputs
 
-        clash = [p.name for p in output_paths(plan).values() if p.exists()]
+        clash = [p.name for p in plan_outputs(plan).values() if p.exists()]
         if clash and QMessageBox.question(self, "Replace files?", "These files exist and will be replaced:\n"
                                           + "\n".join(clash)) != QMessageBox.StandardButton.Yes:
             return

@@ -9,11 +9,12 @@ lives in the cache directory and is always removed, so a cancel or an error leav
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from app.runtime.workflows.gguf_files import convert_checkpoint
+from app.runtime.workflows.quantize import make_imatrix, mix_names, output_paths, output_stem, quantize_file
 from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,16 @@ class PlanResult:
 
 
 def source_name(source: object) -> str:
-    """A file-name-safe stem for ``source``: the repo name, the folder name or the GGUF's stem."""
+    """The stem of ``source``'s output files: the repo name, the folder name or the GGUF's stem, file-name-safe."""
     from app.runtime.sources import HubRepo
 
     raw = source.repo_id.split("/")[-1] if isinstance(source, HubRepo) else Path(source.path).stem  # type: ignore
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-.") or "model"
+    return output_stem(raw)
 
 
-def output_paths(plan: QuantizePlan) -> dict[str, Path]:
-    """Where each mix goes: ``<out_dir>/<name>-<MIX>.gguf``."""
-    from converter.core.quant_types import get_mix
-
-    name = plan.name or source_name(plan.source)
-    return {get_mix(m).name: plan.out_dir / f"{name}-{get_mix(m).name}.gguf" for m in plan.mixes}
+def plan_outputs(plan: QuantizePlan) -> dict[str, Path]:
+    """Where each mix of ``plan`` goes: ``<out_dir>/<name>-<MIX>.gguf`` (see :func:`output_paths`)."""
+    return output_paths(plan.name or source_name(plan.source), mix_names(plan.mixes), plan.out_dir, is_dir=True)
 
 
 def _staged(progress: Optional[ProgressCallback], prefix: str) -> Optional[ProgressCallback]:
@@ -71,10 +69,8 @@ def run_plan(plan: QuantizePlan, *, progress: Optional[ProgressCallback] = None,
     """Run the whole plan; raises ConverterError/HubError subclasses on bad input and Cancelled on cancel."""
     from app.runtime.sources import HubRepo, LocalFolder, LocalGGUF
 
-    if not plan.mixes:
-        raise ValueError("choose at least one quantization type")
+    outputs = plan_outputs(plan)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = output_paths(plan)
     source = plan.source
     steps = (["download"] if isinstance(source, HubRepo) else []) + ["quantize"] + (
         ["quality"] if plan.measure_quality else [])
@@ -92,48 +88,35 @@ def run_plan(plan: QuantizePlan, *, progress: Optional[ProgressCallback] = None,
     staged = _staged(progress, prefix())
     result = PlanResult(files=outputs)
     if isinstance(source, LocalGGUF):
-        _quantize_gguf(Path(source.path), outputs, plan, staged, cancel)
+        quantize_file(Path(source.path), outputs, threads=plan.threads, progress=staged, cancel=cancel)
         if plan.measure_quality:
             _measure(result, Path(source.path), plan, _staged(progress, prefix()), cancel)
     elif len(outputs) == 1 and plan.calibration is None and not plan.measure_quality:
-        from converter.convert import convert
-
         ((mix, path),) = outputs.items()
-        convert(source.path, path, mix, progress=staged, cancel=cancel)
+        convert_checkpoint(source.path, path, mix, progress=staged, cancel=cancel)
     else:
         _via_f16(Path(source.path), result, plan, staged, cancel,
                  _staged(progress, prefix()) if plan.measure_quality else None)
     return result
 
 
-def _quantize_gguf(src: Path, outputs: dict[str, Path], plan: QuantizePlan, progress, cancel,
-                   imatrix=None) -> None:
-    from converter.quantize import quantize_ladder
-
-    quantize_ladder(src, {m: str(p) for m, p in outputs.items()}, imatrix=imatrix, threads=plan.threads,
-                    progress=progress, cancel=cancel)
-
-
 def _via_f16(folder: Path, result: PlanResult, plan: QuantizePlan, progress, cancel, quality_progress) -> None:
     """Convert once to a temporary F16 GGUF, compute the importance matrix on it if asked, quantize every mix,
     and measure quality against the F16 file if asked; the F16 file is removed in every case."""
     from app.runtime import paths
-    from converter.convert import convert
 
     tmp_dir = paths.cache_dir() / "work"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     f16 = tmp_dir / f"{source_name(plan.source)}-F16.gguf"
     try:
-        convert(folder, f16, "f16", progress=progress, cancel=cancel)
+        convert_checkpoint(folder, f16, "f16", progress=progress, cancel=cancel)
         imatrix = None
         if plan.calibration is not None:
-            from app.runtime.imatrix import compute_imatrix
-
             emit(progress, Progress("importance matrix", 0, None))
-            imatrix = compute_imatrix(f16, plan.calibration or None, threads=plan.threads, progress=progress,
-                                      cancel=cancel)
+            imatrix = make_imatrix(f16, None, plan.calibration or None, threads=plan.threads, progress=progress,
+                                   cancel=cancel)
         check(cancel)
-        _quantize_gguf(f16, result.files, plan, progress, cancel, imatrix)
+        quantize_file(f16, result.files, imatrix=imatrix, threads=plan.threads, progress=progress, cancel=cancel)
         if plan.measure_quality:
             _measure(result, f16, plan, quality_progress, cancel)
     finally:

@@ -4,28 +4,41 @@ Threads are not enough for a UI that must never stall: a worker thread that load
 an extension module holds the GIL for hundreds of milliseconds. :func:`run_in_process` keeps the usual
 ``progress=``/``cancel=`` contract: progress reports come back over a queue (throttled in the child), a cancel in
 the parent sets an event the child turns into its own CancelToken, and the child's result, error message or
-cancellation is re-raised here. Plain Python (no Qt); the GUI calls it from a :class:`app.gui.workers.Worker`.
+cancellation is re-raised here. The child's log records come back over the same queue and go to this process's
+handlers (the GUI's log file), a failure's traceback included. Plain Python (no Qt); the GUI calls it from a
+:class:`app.gui.workers.Worker`.
 """
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import multiprocessing as mp
 import queue
 import threading
 import time
 from typing import Any, Callable, Optional
 
+from app.runtime.errors import JobError
 from converter.core.messages import one_line
 from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback
+
+log = logging.getLogger(__name__)
 
 _INTERVAL = 0.05  # seconds between progress reports sent by the child
 
 
-class JobError(RuntimeError):
-    """The job failed in the child process; the message is the child's one-line error."""
+class _LogToParent(logging.handlers.QueueHandler):
+    """Send each log record (message formatted, traceback as text) to the parent as ``("log", record)``."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:  # noqa: D102
+        self.queue.put(("log", record))
 
 
-def _child(fn: Callable[..., Any], args: tuple, kwargs: dict, out: Any, cancel_flag: Any) -> None:
+def _child(fn: Callable[..., Any], args: tuple, kwargs: dict, out: Any, cancel_flag: Any, log_level: int) -> None:
+    root = logging.getLogger()
+    root.handlers[:] = [_LogToParent(out)]
+    root.setLevel(log_level)
     token = CancelToken()
 
     def watch() -> None:
@@ -49,8 +62,8 @@ def _child(fn: Callable[..., Any], args: tuple, kwargs: dict, out: Any, cancel_f
     except Cancelled:
         out.put(("cancelled", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as one line
-        text = one_line(exc)
-        out.put(("error", text))
+        log.warning("%s failed: %s", getattr(fn, "__name__", "job"), one_line(exc), exc_info=True)
+        out.put(("error", one_line(exc)))
     else:
         out.put(("ok", result))
 
@@ -62,7 +75,8 @@ def run_in_process(fn: Callable[..., Any], *args: Any, progress: Optional[Progre
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     cancel_flag = ctx.RawValue("b", 0)
-    proc = ctx.Process(target=_child, args=(fn, args, kwargs, out, cancel_flag), name="kompakt-job")
+    level = logging.getLogger().getEffectiveLevel()
+    proc = ctx.Process(target=_child, args=(fn, args, kwargs, out, cancel_flag, level), name="kompakt-job")
     proc.start()
     try:
         while True:
@@ -77,6 +91,9 @@ def run_in_process(fn: Callable[..., Any], *args: Any, progress: Optional[Progre
             if kind == "progress":
                 if progress is not None:
                     progress(value)
+                continue
+            if kind == "log":
+                logging.getLogger(value.name).handle(value)
                 continue
             if kind == "ok":
                 return value

@@ -2,7 +2,8 @@
 
 Importing an extension module (its ``dlopen``) holds Python's GIL for the whole load, which would freeze the UI
 thread for up to a second if a worker thread did it mid-job. Doing it at start-up, behind the first paint, keeps
-every later job from blocking the UI.
+every later job from blocking the UI. The GUI calls :func:`warm_imports`; the list lives here because the
+modules are the runtime's and the converter's, which the GUI does not import itself.
 """
 
 from __future__ import annotations
