@@ -81,6 +81,20 @@ def test_imatrix_refuses_a_corrupt_gguf_before_llama_cpp_sees_it(monkeypatch, tm
     assert isinstance(err, ImatrixComputeError) and isinstance(err, OSError) and not isinstance(err, ConverterError)
 
 
+def test_kompakt_imatrix_names_the_corrupt_file_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    tiny = write_minimal_gguf(tmp_path / "tiny.gguf")
+    bad = truncate(tiny, tmp_path / "cut.gguf", 300)
+    out = tmp_path / "out.imatrix.gguf"
+    r = subprocess.run([sys.executable, "-m", "app", "imatrix", str(bad), "-o", str(out), "--chunk-size", "32"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and not out.exists()
+    assert r.stderr.startswith(f"kompakt: error: {bad}: ") and "truncated" in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 def test_every_client_checks_the_file_first(monkeypatch, tmp_path):
     from app.runtime.chat.backend import LlamaBackend
     from app.runtime.chat.settings import LoadSettings

@@ -1,7 +1,7 @@
 """A llama.cpp context and its batch, made by :meth:`app.runtime.llama.model.LoadedModel.new_context`.
 
 A :class:`Context` owns the ``llama_context`` pointer, the ctypes callbacks llama.cpp may call (abort, graph eval)
-and one :class:`Batch` of ``n_batch`` tokens in sequence 0. :meth:`Context.decode` evaluates the batch and turns
+and one :class:`Batch` of ``n_batch`` tokens. :meth:`Context.decode` evaluates the batch and turns
 llama.cpp's return code into the caller's error, or :class:`Cancelled` when the cancel token aborted it.
 """
 
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 import numpy as np
 
 from app.runtime.fit.ggml_types import ggml_type
+from app.runtime.llama.log import first_error
 from converter.core.progress import CancelToken, Cancelled
 
 if TYPE_CHECKING:
@@ -79,28 +80,36 @@ class ContextOptions:
 
 
 class Batch:
-    """A ``llama_batch`` of ``capacity`` tokens, all in sequence 0, with NumPy views on its token, position and
+    """A ``llama_batch`` of ``capacity`` tokens of one sequence, with NumPy views on its token, position and
     output-flag arrays."""
 
     def __init__(self, L, capacity: int) -> None:
         self._L = L
         self.capacity = capacity
         self.raw = L.llama_batch_init(capacity, 0, 1)
-        b = self.raw
-        for k in range(capacity):
-            b.n_seq_id[k] = 1
-            b.seq_id[k][0] = 0
-        self.tokens = np.ctypeslib.as_array(b.token, shape=(capacity,))
-        self.pos = np.ctypeslib.as_array(b.pos, shape=(capacity,))
-        self.outputs = np.ctypeslib.as_array(b.logits, shape=(capacity,))
+        self.tokens = np.ctypeslib.as_array(self.raw.token, shape=(capacity,))
+        self.pos = np.ctypeslib.as_array(self.raw.pos, shape=(capacity,))
+        self.outputs = np.ctypeslib.as_array(self.raw.logits, shape=(capacity,))
         self.raw.n_tokens = 0
+        self._seq = -1
+        self._set_seq(0)
 
-    def fill(self, tokens: Sequence[int] | np.ndarray, *, start: int = 0, outputs: str | tuple[int, int] = "last") -> None:
-        """Put ``tokens`` at positions ``start, start+1, ...``; ``outputs`` asks for logits of the ``"last"`` token,
-        of ``"all"`` tokens, or of the batch rows ``(first, stop)``."""
+    def _set_seq(self, seq: int) -> None:
+        if seq != self._seq:
+            b = self.raw
+            for k in range(self.capacity):
+                b.n_seq_id[k] = 1
+                b.seq_id[k][0] = seq
+            self._seq = seq
+
+    def fill(self, tokens: Sequence[int] | np.ndarray, *, start: int = 0, outputs: str | tuple[int, int] = "last",
+             seq: int = 0) -> None:
+        """Put ``tokens`` of sequence ``seq`` at positions ``start, start+1, ...``; ``outputs`` asks for logits of
+        the ``"last"`` token, of ``"all"`` tokens, or of the batch rows ``(first, stop)``."""
         n = len(tokens)
         if not 0 < n <= self.capacity:
             raise ValueError(f"internal error: batch of {n} tokens (capacity {self.capacity})")
+        self._set_seq(seq)
         self.tokens[:n] = tokens
         self.pos[:n] = np.arange(start, start + n, dtype=self.pos.dtype)
         if outputs == "all":
@@ -130,8 +139,6 @@ class Context:
 
     def __init__(self, L, model, options: ContextOptions, *, path: Path, errors: "ErrorKinds",
                  cancel: Optional[CancelToken] = None, eval_callback: Optional[EvalCallback] = None) -> None:
-        from app.runtime.llama.log import first_error
-
         self._L = L
         self.path = path
         self.errors = errors
