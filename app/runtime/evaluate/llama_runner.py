@@ -70,7 +70,8 @@ class ChunkRunner:
         self.n_ctx = n_ctx
         self.first, self.n_scored = scored_range(n_ctx)
         self._cancel = cancel
-        self._model = open_model(self.path, ModelOptions(n_gpu_layers=n_gpu_layers), errors=_ERRORS, cancel=cancel)
+        # ``cancel`` aborts decodes only: callers check it between models, and a load is short next to a ladder
+        self._model = open_model(self.path, ModelOptions(n_gpu_layers=n_gpu_layers), errors=_ERRORS)
         m = self._model
         self.n_vocab, self.add_bos, self.bos = m.n_vocab, m.add_bos, m.bos
         self.n_params = m.n_params
