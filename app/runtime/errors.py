@@ -154,3 +154,11 @@ class EvaluationError(KompaktRuntimeError, ValueError):
 
 class EvalModelError(EvaluationError, OSError):
     """A model to evaluate is missing, unreadable, or not a GGUF file llama.cpp can load."""
+
+
+class ImatrixComputeError(KompaktRuntimeError, RuntimeError):
+    """An importance matrix cannot be computed: llama.cpp refused the model, or its activations were unusable."""
+
+
+class ImatrixModelError(ImatrixComputeError, OSError):
+    """The model to compute an importance matrix with is missing, unreadable, or not a GGUF llama.cpp can load."""

@@ -21,9 +21,12 @@ from typing import Optional
 
 import numpy as np
 
-from converter.errors import ConverterError
+from app.runtime.errors import ImatrixComputeError, ImatrixModelError
+from app.runtime.llama.context import ContextOptions
+from app.runtime.llama.model import ErrorKinds, ModelOptions, open_model
+from app.runtime.settings import default_threads
+from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 from converter.imatrix import ImatrixEntry, ImportanceMatrix
-from converter.core.progress import CancelToken, Cancelled, Progress, ProgressCallback, emit
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,7 @@ DEFAULT_CALIBRATION_NAME = "kompakt-calibration.txt"
 MIN_TOKENS_PER_MATMUL = 16  # llama-imatrix ignores smaller batches, and so do we
 
 
-class ImatrixComputeError(ConverterError, RuntimeError):
-    """The model could not be run on the calibration text."""
+_ERRORS = ErrorKinds(file=ImatrixModelError, failure=ImatrixComputeError)
 
 
 class _GGMLTensor(ctypes.Structure):
@@ -208,91 +210,44 @@ def default_calibration_text() -> str:
     return resource_path("calibration", DEFAULT_CALIBRATION_NAME).read_text(encoding="utf-8")
 
 
-
 def compute_imatrix(model_path: str | os.PathLike, text: Optional[str] = None, *, chunk_size: int = 512,
                     max_chunks: Optional[int] = None, threads: Optional[int] = None, n_gpu_layers: int = 0,
                     process_output: bool = False, dataset: str = "",
                     progress: Optional[ProgressCallback] = None,
                     cancel: Optional[CancelToken] = None) -> ImportanceMatrix:
     """Run the (preferably F16/F32) model at ``model_path`` over ``text`` (default: Kompakt's calibration text)
-    and return the importance matrix. ``dataset`` names the text in the file's metadata."""
-    import llama_cpp
+    and return the importance matrix. ``dataset`` names the text in the file's metadata.
 
-    from app.runtime.llama_process import ensure_backend, free_handles
-    from app.runtime.settings import default_threads
-
-    ensure_backend()
+    Raises :class:`ImatrixModelError` (one line, before llama.cpp sees the file) for a bad model file,
+    :class:`ImatrixComputeError` when llama.cpp refuses to run it, :class:`Cancelled` on cancel."""
     if text is None:
         text, dataset = default_calibration_text(), dataset or DEFAULT_CALIBRATION_NAME
-    ggml = _GGML()
-    collector = _Collector(ggml, process_output)
-    # both ctypes callbacks stay referenced in this frame for as long as llama.cpp may call them
-    eval_cb = llama_cpp.ggml_backend_sched_eval_callback(collector.callback)
-    abort_cb = llama_cpp.ggml_abort_callback(lambda _data: bool(cancel is not None and cancel.cancelled))
-    mparams = llama_cpp.llama_model_default_params()
-    mparams.n_gpu_layers = n_gpu_layers
-    model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
-    if not model:
-        raise ImatrixComputeError("llama.cpp could not load the model", path=model_path)
-    ctx = batch = None
-    try:
-        vocab = llama_cpp.llama_model_get_vocab(model)
-        tokens = _tokenize(llama_cpp, vocab, text)
+    with open_model(model_path, ModelOptions(n_gpu_layers=n_gpu_layers), errors=_ERRORS, cancel=cancel) as model:
+        collector = _Collector(_GGML(), process_output)
+        tokens = model.tokenize(text, add_special=True, parse_special=False)
         if len(tokens) < 2 * MIN_TOKENS_PER_MATMUL:
             raise ImatrixComputeError(f"the calibration text is too short ({len(tokens)} tokens)")
         n_ctx = min(chunk_size, len(tokens))
         n_chunks = len(tokens) // n_ctx if max_chunks is None else min(max_chunks, len(tokens) // n_ctx)
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
-        cparams.n_threads = cparams.n_threads_batch = threads or default_threads()
-        cparams.cb_eval = eval_cb
-        cparams.cb_eval_user_data = None
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if not ctx:
-            raise ImatrixComputeError("llama.cpp could not create a context", path=model_path)
-        llama_cpp.llama_set_abort_callback(ctx, abort_cb, None)
-        batch = llama_cpp.llama_batch_init(n_ctx, 0, 1)
-        bos = llama_cpp.llama_vocab_bos(vocab) if llama_cpp.llama_vocab_get_add_bos(vocab) else None
+        ctx = model.new_context(ContextOptions(n_ctx=n_ctx, n_threads=threads or default_threads(), n_batch=n_ctx,
+                                               n_ubatch=n_ctx), cancel=cancel, eval_callback=collector.callback)
         emit(progress, Progress("imatrix", 0, n_chunks, "chunks"))
         for i in range(n_chunks):
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled()
-            chunk = tokens[i * n_ctx:(i + 1) * n_ctx]
-            if bos is not None:
-                chunk[0] = bos
-            _fill_batch(batch, chunk)
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-            rc = llama_cpp.llama_decode(ctx, batch)
-            if collector.error is not None:
-                raise ImatrixComputeError(f"collecting activations failed: {collector.error}") from collector.error
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled()
-            if rc != 0:
-                raise ImatrixComputeError(f"llama_decode failed with {rc} on chunk {i + 1}", path=model_path)
+            check(cancel)
+            chunk = tokens[i * n_ctx:(i + 1) * n_ctx].copy()
+            if model.add_bos:
+                chunk[0] = model.bos
+            ctx.batch.fill(chunk, outputs="all")  # outputs for every token, so the last layer processes them all
+            ctx.clear()
+            try:
+                ctx.decode()
+            finally:
+                if collector.error is not None:  # the callback's own failure explains an aborted decode best
+                    raise ImatrixComputeError(f"collecting activations failed: {collector.error}",
+                                              path=model_path) from collector.error
+            check(cancel)
             emit(progress, Progress("imatrix", i + 1, n_chunks, "chunks"))
-    finally:
-        free_handles(batch, ctx, model)
     entries = collector.result()
     if not entries:
         raise ImatrixComputeError("no matrix multiplication was observed (unsupported model?)", path=model_path)
     return ImportanceMatrix(entries, [dataset] if dataset else [], n_chunks, n_ctx)
-
-
-def _tokenize(llama_cpp, vocab, text: str) -> list[int]:
-    data = text.encode("utf-8")
-    n_max = len(data) + 16
-    buf = (llama_cpp.llama_token * n_max)()
-    n = llama_cpp.llama_tokenize(vocab, data, len(data), buf, n_max, True, False)
-    if n < 0:
-        raise ImatrixComputeError(f"tokenizing the calibration text failed ({n})")
-    return list(buf[:n])
-
-
-def _fill_batch(batch, tokens: list[int]) -> None:
-    for k, tok in enumerate(tokens):
-        batch.token[k] = tok
-        batch.pos[k] = k
-        batch.n_seq_id[k] = 1
-        batch.seq_id[k][0] = 0
-        batch.logits[k] = 1  # outputs for every token, so that the last layer processes all of them
-    batch.n_tokens = len(tokens)

@@ -28,7 +28,7 @@ TEXT = "the model fits in memory, 3.14 water"
 def _load(path):
     import llama_cpp
 
-    from app.runtime.llama_log import install_log_handler
+    from app.runtime.llama.log import install_log_handler
 
     install_log_handler()
     return llama_cpp.Llama(str(path), n_ctx=N_CTX, n_batch=N_CTX, n_threads=2, n_threads_batch=2,

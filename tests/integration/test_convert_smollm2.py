@@ -39,7 +39,7 @@ def _llama(path, **kw):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no OpenMP spinning on a shared 2-core machine
     from llama_cpp import Llama
 
-    from app.runtime.llama_log import install_log_handler
+    from app.runtime.llama.log import install_log_handler
 
     install_log_handler()
     return Llama(model_path=str(path), n_threads=2, n_ctx=256, verbose=False, **kw)

@@ -76,25 +76,13 @@ def test_flash_attention_auto_is_resolved_as_llama_cpp_resolves_it(smollm2_gguf,
     """llama.cpp decides "auto" when it creates a context and logs the outcome (a quantized V cache forces it on;
     otherwise ``resolve_fused_ops: Flash Attention enabled`` or ``... not supported, set to disabled``); the load
     policy must predict it for this machine."""
-    import llama_cpp
-
-    from converter.core.quant_types import QType
-    from app.runtime.llama_process import ensure_backend, free_handles
+    from app.runtime.llama.context import ContextOptions
+    from app.runtime.llama.model import ModelOptions, open_model
     from app.runtime.load_policy import plan_load, this_machine
 
-    ensure_backend()
-    mparams = llama_cpp.llama_model_default_params()
-    mparams.n_gpu_layers = 0
-    model = llama_cpp.llama_model_load_from_file(str(smollm2_gguf).encode(), mparams)
-    assert model
-    cparams = llama_cpp.llama_context_default_params()
-    assert cparams.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO  # llama.cpp's default
-    cparams.n_ctx, cparams.n_threads, cparams.n_threads_batch = 512, 1, 1
-    cparams.type_k = cparams.type_v = int(QType.parse(kv))
-    with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-    free_handles(None, ctx, model)
-    assert ctx
+    with open_model(smollm2_gguf, ModelOptions(n_gpu_layers=0)) as model:
+        with caplog.at_level(logging.DEBUG, logger="llama.cpp"):  # "auto" is llama.cpp's own default too
+            model.new_context(ContextOptions(n_ctx=512, n_threads=1, type_k=kv, type_v=kv, flash_attn="auto"))
     lines = [r.getMessage().rstrip() for r in caplog.records]
     forced = any(line.endswith("since it is required for quantized V cache") for line in lines)
     probed = [line for line in lines if "resolve_fused_ops: Flash Attention" in line]

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from app.runtime.chat.model_file import check_model_file
+from app.runtime.llama.model_file import check_model_file
 from app.runtime.errors import ChatError, ModelFileError
 from tests.fixtures.broken_gguf import patch_bytes, truncate, write_minimal_gguf
 

@@ -81,9 +81,10 @@ class _Sampler:
     """A llama.cpp sampler chain built from :class:`SamplingSettings` (freed by :meth:`close`)."""
 
     def __init__(self, backend: LlamaBackend, s: SamplingSettings, history: Sequence[int]) -> None:
-        ll = backend._ll
+        import llama_cpp as ll
+
         self._ll = ll
-        self._ctx = backend.ctx
+        self._ctx = backend.context.ctx
         self.chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
         add = lambda smpl: ll.llama_sampler_chain_add(self.chain, smpl)  # noqa: E731 - chain takes ownership
         if s.repeat_penalty != 1.0 and s.repeat_last_n != 0:

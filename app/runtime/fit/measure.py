@@ -1,8 +1,8 @@
-"""Ground truth for the estimator: load a GGUF in llama-cpp-python and read the buffer sizes llama.cpp logs.
+"""Ground truth for the estimator: load a GGUF in llama.cpp (:mod:`app.runtime.llama`), read the buffer sizes it logs.
 
 llama.cpp reports every buffer it allocates (``load_tensors: CPU_Mapped model buffer size = 98.87 MiB``,
 ``llama_kv_cache: CPU KV buffer size``, ``sched_reserve: CPU compute buffer size``, ``llama_context: CPU output
-buffer size``), rounded to 0.01 MiB. We capture those lines through :mod:`app.runtime.llama_log` and compare them
+buffer size``), rounded to 0.01 MiB. We capture those lines through :mod:`app.runtime.llama.log` and compare them
 with :mod:`app.runtime.fit` in bench/fit_accuracy.py and the integration tests.
 """
 
@@ -35,9 +35,9 @@ def measure_buffers(path: str | Path, ctx: ContextParams, *, threads: int = 1) -
     Keys are ``<kind>:<buffer type>`` with kind one of model, KV, compute, output; sizes of buffers logged
     twice (the two caches of an iSWA model) are summed.
     """
-    import llama_cpp
-
-    from app.runtime.llama_log import install_log_handler
+    from app.runtime.llama.context import ContextOptions
+    from app.runtime.llama.log import install_log_handler
+    from app.runtime.llama.model import ModelOptions, open_model
 
     install_log_handler()
     logger = logging.getLogger("llama.cpp")
@@ -46,12 +46,11 @@ def measure_buffers(path: str | Path, ctx: ContextParams, *, threads: int = 1) -
     logger.addHandler(collector)
     logger.setLevel(logging.DEBUG)
     try:
-        llm = llama_cpp.Llama(
-            str(path), n_ctx=ctx.n_ctx, n_batch=ctx.n_batch, n_ubatch=ctx.n_ubatch, n_gpu_layers=0,
-            flash_attn=ctx.flash_attn, type_k=int(ctx.k_type), type_v=int(ctx.v_type),
-            swa_full=ctx.swa_full, use_mmap=ctx.use_mmap, n_threads=threads, n_threads_batch=threads,
-            verbose=False)
-        llm.close()
+        with open_model(path, ModelOptions(n_gpu_layers=0, use_mmap=ctx.use_mmap)) as model:
+            model.new_context(ContextOptions(
+                n_ctx=ctx.n_ctx, n_threads=threads, n_batch=ctx.n_batch, n_ubatch=ctx.n_ubatch,
+                type_k=ctx.type_k, type_v=ctx.type_v, flash_attn="on" if ctx.flash_attn else "off",
+                swa_full=ctx.swa_full))
     finally:
         logger.removeHandler(collector)
         logger.setLevel(old_level)

@@ -12,16 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.runtime.errors import ModelFileError
+from converter.core.errors import KompaktError
 from converter.errors import GGUFError
 from converter.gguf_in import GGUFHeader, read_gguf
 
 MAX_TENSOR_NAME = 63  # GGML_MAX_NAME is 64 bytes including the terminating NUL
 
 
-def check_model_file(path: str | Path) -> GGUFHeader:
-    """Validate ``path`` as a model llama.cpp can load for chat and return its parsed header.
+def check_model_file(path: str | Path, error: type[KompaktError] = ModelFileError) -> GGUFHeader:
+    """Validate ``path`` as a model llama.cpp can load and run, and return its parsed header.
 
-    Raises :class:`ModelFileError` (a ``ChatError`` and an ``OSError``) with a one-line message naming the file.
+    Raises ``error`` (by default :class:`ModelFileError`, a ``ChatError`` and an ``OSError``; evaluation and
+    importance matrices pass their own) with a one-line message naming the file.
     """
     path = Path(path)
     try:
@@ -30,10 +32,10 @@ def check_model_file(path: str | Path) -> GGUFHeader:
         detail = exc.detail
         if isinstance(exc.__cause__, FileNotFoundError):
             detail = "file not found"
-        raise ModelFileError(detail, path=path) from None
+        raise error(detail, path=path) from None
 
-    def fail(message: str) -> ModelFileError:
-        return ModelFileError(message, path=path)
+    def fail(message: str) -> KompaktError:
+        return error(message, path=path)
 
     arch = gf.get("general.architecture")
     if not isinstance(arch, str) or not arch:
@@ -47,7 +49,7 @@ def check_model_file(path: str | Path) -> GGUFHeader:
             raise fail(f"tensor {t.name!r} has an empty dimension {list(t.ne)}")
     n_vocab = gf.metadata.array_length("tokenizer.ggml.tokens")  # without decoding the vocabulary
     if n_vocab is None:
-        raise fail("no tokenizer (tokenizer.ggml.tokens) in the metadata; cannot chat with this model")
+        raise fail("no tokenizer (tokenizer.ggml.tokens) in the metadata; cannot run this model")
     if n_vocab == 0:
         raise fail("the tokenizer vocabulary is empty")
     for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):

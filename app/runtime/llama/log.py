@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 
 log = logging.getLogger("llama.cpp")
 
@@ -44,3 +45,12 @@ def take_errors() -> list[str]:
     lines = list(_errors)
     _errors.clear()
     return lines
+
+
+def first_error() -> str:
+    """llama.cpp's first error line since the previous call, without its ``function_name:`` prefixes ("" if none);
+    the other lines are forgotten."""
+    lines = take_errors()
+    if not lines:
+        return ""
+    return re.sub(r"^(?:[a-z_][a-z0-9_]*: |error loading model: )+", "", lines[0])
