@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from app.runtime import load_policy
 from app.runtime.errors import SettingsError
-from app.runtime.workflows import fitting
+from app.runtime.workflows import fit_badges
 from app.gui.fit_bar import FitBar, bars_from_estimate
 from app.gui.widgets import heading, hint, show_failure
 from app.gui.workers import Worker
@@ -179,7 +179,7 @@ class FitView(QWidget):
         self.last_ms = (time.perf_counter() - t0) * 1000
         fit = self.plan.fit
         est = fit.estimate
-        text, colour = fitting.badge(fit.verdict)
+        text, colour = fit_badges.badge(fit.verdict)
         self.verdict.setText(f"<span style='color:{colour}'>{fit.summary()}</span>")
         self.bar.set_bars(bars_from_estimate(est))
         more = f"Largest context that fits with these settings: {fit.max_ctx:,} tokens." \

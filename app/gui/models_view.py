@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
                                QVBoxLayout, QWidget)
 
-from app.runtime.workflows import fitting
+from app.runtime.workflows import fit_badges
 from app.runtime.workflows.model_scan import ModelEntry, scan_models
 from app.gui.widgets import heading, hint, item, show_failure
 from converter.core.units import human_bytes
@@ -31,7 +31,7 @@ def _scan_with_badges(models_dir: Path, hf_cache: Path, prefs, *, progress, canc
         verdict = None
         if not entry.error:
             quant = prefs.default_quant if entry.kind == "checkpoint" else None
-            verdict, _ = fitting.quick_verdict(str(entry.path), prefs, quant)
+            verdict, _ = fit_badges.quick_verdict(str(entry.path), prefs, quant)
         out.append((entry, verdict))
     return out
 
@@ -121,7 +121,7 @@ class ModelsView(QWidget):
             self.table.setItem(r, 0, name)
             self.table.setItem(r, 1, item(entry.type_label))
             self.table.setItem(r, 2, item(human_bytes(entry.size), sort_value=entry.size, align_right=True))
-            text, color = ("unreadable", "#c62828") if entry.error else fitting.badge(verdict)
+            text, color = ("unreadable", "#c62828") if entry.error else fit_badges.badge(verdict)
             self.table.setItem(r, 3, item(text, color=color, tooltip=entry.error))
             self.table.setItem(r, 4, item(str(entry.path.parent)))
         self.table.setSortingEnabled(True)

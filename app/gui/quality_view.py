@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QPushButton,
                                QSlider, QTableWidget, QVBoxLayout, QWidget)
 
-from app.runtime.workflows import fitting
+from app.runtime.workflows import fit_badges
 from app.gui.progress_view import ProgressView
 from app.gui.widgets import heading, hint, item, show_failure
 from converter.core.units import human_bytes
@@ -215,7 +215,7 @@ class QualityView(QWidget):
         self.results = list(results)
         self.fits = {}
         for r in self.results:
-            verdict, _ = fitting.quick_verdict(str(r.model.path), self.settings)
+            verdict, _ = fit_badges.quick_verdict(str(r.model.path), self.settings)
             self.fits[str(r.model.path)] = None if verdict is None else verdict != "does_not_fit"
         self.table.setRowCount(len(self.results))
         for i, r in enumerate(self.results):

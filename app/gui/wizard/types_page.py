@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLineEdit,
                                QPlainTextEdit, QPushButton, QTableWidget, QVBoxLayout, QWidget)
 
-from app.runtime.workflows import fitting
+from app.runtime.workflows import fit_badges
 from app.gui.widgets import heading, hint, item, show_failure
 from converter.core.units import human_bytes
 from app.runtime.workflows.options import QuantOption, estimate_options
@@ -124,7 +124,7 @@ class TypesPage(QWidget):
                                               tooltip=f"{opt.size:,} bytes of tensor data, exact; the file adds the "
                                                       "tokenizer and metadata (usually a few MiB)"))
                 self.table.setItem(r, 2, item(f"{opt.bits_per_weight:.2f}", align_right=True))
-            text, color = fitting.badge(opt.verdict)
+            text, color = fit_badges.badge(opt.verdict)
             self.table.setItem(r, 3, item(text, color=color))
             cost = MIXES[opt.mix].typical_ppl_cost
             self.table.setItem(r, 4, item(f"{cost:+.4f} ppl"))

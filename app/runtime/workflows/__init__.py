@@ -6,6 +6,6 @@ reach the converter only through this package (and ``converter.core``):
 - :mod:`.pipeline`: the Quantize wizard's plan and run (download -> convert -> imatrix -> quantize -> quality);
 - :mod:`.quantize`: quantize a GGUF, compute an importance matrix, and the one output-naming rule;
 - :mod:`.gguf_files`: convert a checkpoint, summarize a GGUF (``kompakt convert``/``inspect``);
-- :mod:`.options`, :mod:`.fitting`: per-type sizes and fit verdicts; :mod:`.model_scan`: the models on disk;
+- :mod:`.options`, :mod:`.fit_badges`: per-type sizes and fit badges; :mod:`.model_scan`: the models on disk;
 - :mod:`.process_job`: run a job in a child process; :mod:`.warm`: import heavy modules ahead of the jobs.
 """
