@@ -3,8 +3,8 @@
 Shared by every tokenizer reader. Sources, first found wins for ids: ``tokenizer_config.json`` (``bos_token``...,
 looked up in the added tokens, then the vocabulary), ``config.json`` (``bos_token_id``...), then
 ``generation_config.json``. The add-BOS/EOS flags come from ``tokenizer.json``'s post-processor
-(TemplateProcessing / RobertaProcessing), overridden by ``tokenizer_config.json``'s ``add_bos_token`` /
-``add_eos_token``. The chat template comes from ``tokenizer_config.json``, else ``chat_template.jinja``, else
+(TemplateProcessing / RobertaProcessing; a ByteLevel one adds neither), else from ``tokenizer_config.json``'s
+``add_bos_token`` / ``add_eos_token``. The chat template comes from ``tokenizer_config.json``, else ``chat_template.jinja``, else
 ``chat_template.json``. These are the rules llama.cpp's converter (gguf-py's SpecialVocab) follows.
 """
 
@@ -78,7 +78,7 @@ def read_special_tokens(model_dir: Path, config: Mapping[str, Any], *, token_to_
         if text is not None:
             set_id(role, added_tokens.get(text, token_to_id.get(text)))
         if isinstance(tok_cfg.get(f"add_{role}_token"), bool):
-            out.add[role] = tok_cfg[f"add_{role}_token"]
+            out.add.setdefault(role, tok_cfg[f"add_{role}_token"])  # the post-processor wins, as in gguf-py
     for source in (config, config.get("text_config") or {}, read_json_dict(model_dir / "generation_config.json")):
         for role in READ_ROLES:
             value = source.get(f"{role}_token_id")
@@ -94,7 +94,10 @@ def _read_post_processor(post_processor: Mapping[str, Any], texts: dict[str, Opt
     """Infer add_bos/add_eos from a tokenizer.json post-processor (simple templates only, like gguf-py)."""
     for proc in post_processor.get("processors", [post_processor]):
         kind = proc.get("type")
-        if kind == "RobertaProcessing":
+        if kind == "ByteLevel":
+            add.setdefault("bos", False)
+            add.setdefault("eos", False)
+        elif kind == "RobertaProcessing":
             add.update(bos=True, eos=True, sep=True)
         elif kind == "TemplateProcessing":
             single = proc.get("single") or []
