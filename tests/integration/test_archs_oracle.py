@@ -41,19 +41,32 @@ def checkpoints(tmp_path_factory, smollm2_hf):
             for arch in ORACLE_ARCHS}
 
 
-@pytest.mark.parametrize("out_type", ["f32", "bf16"])
-@pytest.mark.parametrize("arch", ORACLE_ARCHS)
-def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, tmp_path):
+@pytest.fixture(scope="module")
+def converted(checkpoints, tmp_path_factory):
+    """(arch, out_type) -> our GGUF of that checkpoint, converted on first use and shared by the tests."""
     from converter.convert import convert
 
+    root = tmp_path_factory.mktemp("oracle-ours")
+    done: dict[tuple[str, str], Path] = {}
+
+    def get(arch: str, out_type: str) -> Path:
+        if (arch, out_type) not in done:
+            out = root / f"{arch}-{out_type}.gguf"
+            convert(checkpoints[arch], out, out_type)
+            done[arch, out_type] = out
+        return done[arch, out_type]
+
+    return get
+
+
+@pytest.mark.parametrize("out_type", ["f32", "bf16"])
+@pytest.mark.parametrize("arch", ORACLE_ARCHS)
+def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, converted):
     oracle = _oracle(arch)
-    model_dir = checkpoints[arch]
-    inputs = {p.name: file_sha256(p) for p in sorted(model_dir.iterdir())}
+    inputs = {p.name: file_sha256(p) for p in sorted(checkpoints[arch].iterdir())}
     assert inputs == oracle["inputs"], "the tiny checkpoint changed: regenerate tests/data/oracle"
 
-    out = tmp_path / f"{arch}-{out_type}.gguf"
-    convert(model_dir, out, out_type)
-    ours, theirs = gguf_digest(out), oracle[out_type]
+    ours, theirs = gguf_digest(converted(arch, out_type)), oracle[out_type]
 
     assert ours["order"] == theirs["order"]
     assert ours["tensors"] == theirs["tensors"]
@@ -65,16 +78,13 @@ def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, tmp_
 
 
 @pytest.mark.parametrize("arch", ORACLE_ARCHS)
-def test_llama_cpp_loads_and_decodes(arch, checkpoints, tmp_path):
+def test_llama_cpp_loads_and_decodes(arch, converted):
     import llama_cpp
 
     from app.runtime.llama_log import install_log_handler
-    from converter.convert import convert
 
-    out = tmp_path / f"{arch}.gguf"
-    convert(checkpoints[arch], out, "f32")
     install_log_handler()
-    llm = llama_cpp.Llama(str(out), n_ctx=64, n_batch=64, n_threads=2, n_threads_batch=2, logits_all=True,
+    llm = llama_cpp.Llama(str(converted(arch, "f32")), n_ctx=64, n_batch=64, n_threads=2, n_threads_batch=2, logits_all=True,
                           verbose=False)
     try:
         tokens = [1, 5, 9, 20, 33, 7, 8, 100]
