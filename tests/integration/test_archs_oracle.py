@@ -4,7 +4,8 @@ The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
 (tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, and every metadata
 key the same type and value, except the keys in :data:`DIFFERING_KEYS`. Then llama.cpp loads each of our files and
-decodes a few tokens.
+decodes a few tokens, and the mixtures of experts quantize (from our F32, or in one pass from the checkpoint) to
+the same file, byte for byte, as ``llama_model_quantize`` makes.
 """
 
 from __future__ import annotations
@@ -94,3 +95,33 @@ def test_llama_cpp_loads_and_decodes(arch, converted):
         assert np.isfinite(logits).all() and logits.std() > 0
     finally:
         llm.close()
+
+
+def _same_quantized_file(ours: Path, ref: Path) -> None:
+    from converter.gguf_in import read_gguf
+
+    a, b = read_gguf(ours), read_gguf(ref)
+    assert [(t.name, t.ne, t.qtype.name) for t in a.tensors] == [(t.name, t.ne, t.qtype.name) for t in b.tensors]
+    assert ours.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("mix", ["Q4_K_M", "Q2_K", "Q6_K"])
+@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral"])
+def test_moe_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
+    """Expert tensors (3-D ffn_*_exps) and routers get llama.cpp's types and bytes in each mix."""
+    from converter.quantize import quantize_gguf
+    from tests.fixtures.llama import quantize_with_llama_cpp
+
+    f32 = converted(arch, "f32")
+    ours = quantize_gguf(f32, tmp_path / "ours.gguf", mix, threads=2)
+    quantize_with_llama_cpp(f32, tmp_path / "ref.gguf", mix, threads=2)
+    _same_quantized_file(ours, tmp_path / "ref.gguf")
+
+
+def test_one_pass_moe_convert_equals_llama_quantize(checkpoints, converted, tmp_path):
+    from converter.convert import convert
+    from tests.fixtures.llama import quantize_with_llama_cpp
+
+    quantize_with_llama_cpp(converted("qwen3moe", "f32"), tmp_path / "ref.gguf", "Q4_K_M", threads=2)
+    ours = convert(checkpoints["qwen3moe"], tmp_path / "ours.gguf", "q4_k_m").path
+    _same_quantized_file(ours, tmp_path / "ref.gguf")
