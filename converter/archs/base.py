@@ -231,7 +231,11 @@ class Architecture:
         yield from self.extra_tensors(checkpoint)
         for hf_name in checkpoint:
             if not self.skip(hf_name):
-                yield self.plan_tensor(checkpoint, hf_name)
+                yield from self.plan_tensors(checkpoint, hf_name)
+
+    def plan_tensors(self, checkpoint: Checkpoint, hf_name: str) -> Iterable[PlannedTensor]:
+        """The output tensors made from checkpoint tensor ``hf_name`` alone: one, unless a family splits it."""
+        return (self.plan_tensor(checkpoint, hf_name),)
 
     def plan_tensor(self, checkpoint: Checkpoint, hf_name: str) -> PlannedTensor:
         """The output tensor made from checkpoint tensor ``hf_name`` alone."""

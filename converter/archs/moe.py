@@ -45,7 +45,7 @@ class ExpertStacking(Architecture):
                 continue
             match = self.expert_pattern.fullmatch(hf_name)
             if match is None:
-                yield self.plan_tensor(checkpoint, hf_name)
+                yield from self.plan_tensors(checkpoint, hf_name)
                 continue
             bid, xid, part = int(match["bid"]), int(match["xid"]), match["part"]
             if xid >= self.n_experts or part not in self.expert_parts:

@@ -89,3 +89,15 @@ def test_olmo3_default_window_pattern_every_fourth_layer_global():
     meta = {key: value.value for key, value in writer.kv_data[0].items()}
     assert meta["olmo2.attention.sliding_window"] == 4096
     assert list(meta["olmo2.attention.sliding_window_pattern"]) == [True, True, True, False] * 2
+
+
+def test_fused_gate_up_with_odd_rows_is_one_line_error(tmp_path):
+    from tests.fixtures.safetensors_writer import write_safetensors
+
+    config = {"architectures": ["Qwen3MoeForCausalLM"], "num_hidden_layers": 1, "num_attention_heads": 4,
+              "hidden_size": 64, "num_experts": 2}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    write_safetensors(tmp_path / "model.safetensors",
+                      {"model.layers.0.mlp.experts.gate_up_proj": np.zeros((2, 33, 64), np.float32)})
+    with pytest.raises(CheckpointError, match=r"has shape \(2, 33, 64\), expected \(experts, 2 \* n_ff, n_embd\)"):
+        list(_arch(tmp_path).tensor_plan(open_checkpoint(tmp_path)))
