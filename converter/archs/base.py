@@ -116,13 +116,15 @@ class Architecture:
         return bool(self.hparam("tie_word_embeddings", default=False))
 
     # -- metadata -------------------------------------------------------------------------------------------
-    def write_metadata(self, writer: gguf.GGUFWriter) -> None:
-        """Write this model's hyperparameters (``<arch>.*`` keys) to ``writer``."""
-        self.write_common_metadata(writer)
+    def write_metadata(self, writer: gguf.GGUFWriter, file_type: Optional[int] = None) -> None:
+        """Write this model's hyperparameters (``<arch>.*`` keys) to ``writer``, and ``general.file_type`` where
+        llama.cpp's converter puts it when ``file_type`` is given."""
+        self.write_common_metadata(writer, file_type)
         self.write_arch_metadata(writer)
 
-    def write_common_metadata(self, writer: gguf.GGUFWriter) -> None:
-        """The keys llama.cpp's converter writes for every text model (TextModel.set_gguf_parameters)."""
+    def write_common_metadata(self, writer: gguf.GGUFWriter, file_type: Optional[int] = None) -> None:
+        """The keys llama.cpp's converter writes for every text model (TextModel.set_gguf_parameters), in its
+        order: ``general.file_type`` (when given) comes last, before the architecture's own keys."""
         writer.add_block_count(self.block_count)
         if (n_ctx := self.hparam("max_position_embeddings", "n_ctx", "n_positions", "max_length",
                                  "max_sequence_length", "model_max_length", default=None)) is not None:
@@ -145,6 +147,8 @@ class Architecture:
         if (head_dim := self.config.get("head_dim")) is not None:
             writer.add_key_length(int(head_dim))
             writer.add_value_length(int(head_dim))
+        if file_type is not None:
+            writer.add_file_type(file_type)
 
     def write_expert_metadata(self, writer: gguf.GGUFWriter) -> None:
         """Mixture-of-experts counts and router gating, written whenever config.json has them (as llama.cpp)."""

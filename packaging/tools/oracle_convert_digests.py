@@ -1,5 +1,6 @@
 """Regenerate tests/data/oracle/<arch>.json: what llama.cpp's own ``convert_hf_to_gguf.py`` writes for each tiny
-checkpoint of tests/fixtures/oracle_models.py, as per-tensor SHA-256/type/shape and metadata.
+checkpoint of tests/fixtures/oracle_models.py, as the whole file's SHA-256, per-tensor SHA-256/type/shape and
+metadata.
 
 The tests compare Kompakt's F32 and BF16 output against these files, so the expected values come from llama.cpp's
 converter, never from ours. That converter needs torch and transformers, which the test environment lacks, so it
@@ -62,7 +63,7 @@ def digests_for(arch: str, python: str, llama_cpp: Path, smollm2_dir: Path, work
     for out_type in OUT_TYPES:
         out = work / f"{arch}-{out_type}.gguf"
         oracle_convert(python, llama_cpp, model_dir, out_type, out)
-        record[out_type] = gguf_digest(out)
+        record[out_type] = {"file_sha256": file_sha256(out), **gguf_digest(out)}
         out.unlink()
         log.info("%s %s: %d tensors, %d keys", arch, out_type, len(record[out_type]["tensors"]),
                  len(record[out_type]["metadata"]))

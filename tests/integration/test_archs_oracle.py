@@ -3,9 +3,10 @@
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
 (tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, and every metadata
-key the same type and value, except the keys in :data:`DIFFERING_KEYS`. Then llama.cpp loads each of our files and
-decodes a few tokens, and the mixtures of experts quantize (from our F32, or in one pass from the checkpoint) to
-the same file, byte for byte, as ``llama_model_quantize`` makes.
+key the same type and value, except the keys in :data:`DIFFERING_KEYS`; where none differ, the whole file is the
+same, byte for byte. Then llama.cpp loads each of our files and decodes a few tokens, and the mixtures of experts
+quantize (from our F32, or in one pass from the checkpoint) to the same file, byte for byte, as
+``llama_model_quantize`` makes.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, conv
     assert inputs == oracle["inputs"], "the tiny checkpoint changed: regenerate tests/data/oracle"
 
     ours, theirs = gguf_digest(converted(arch, out_type)), oracle[out_type]
+    if arch not in DIFFERING_KEYS:  # the whole file: key order, alignment and padding too
+        assert file_sha256(converted(arch, out_type)) == theirs["file_sha256"]
 
     assert ours["order"] == theirs["order"]
     assert ours["tensors"] == theirs["tensors"]
