@@ -2,11 +2,10 @@
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
-(tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, and every metadata
-key the same type and value, except the keys in :data:`DIFFERING_KEYS`; where none differ, the whole file is the
-same, byte for byte. Then llama.cpp loads each of our files and decodes a few tokens, and the mixtures of experts
-quantize (from our F32, or in one pass from the checkpoint) to the same file, byte for byte, as
-``llama_model_quantize`` makes.
+(tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, every metadata
+key the same type and value, and so the whole file is the same, byte for byte. Then llama.cpp loads each of our
+files and decodes a few tokens, and the mixtures of experts quantize (from our F32, or in one pass from the
+checkpoint) to the same file, byte for byte, as ``llama_model_quantize`` makes.
 """
 
 from __future__ import annotations
@@ -23,13 +22,6 @@ from tests.fixtures.oracle_models import BPE_ARCHS, ORACLE_ARCHS, make_oracle_ch
 pytestmark = pytest.mark.integration
 
 ORACLE_DIR = Path(__file__).resolve().parents[1] / "data" / "oracle"
-
-#: Per architecture, metadata keys whose value may differ from llama.cpp's converter, and why.
-DIFFERING_KEYS: dict[str, dict[str, str]] = {
-    "mixtral": {"tokenizer.ggml.unknown_token_id":
-                "the fixture has tokenizer.model without tokenizer.json; gguf-py then finds no unk id and llama.cpp "
-                "falls back to id 0, while we write the SentencePiece model's own unk id (also 0)"},
-}
 
 
 def _oracle(arch: str) -> dict:
@@ -69,16 +61,14 @@ def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, conv
     assert inputs == oracle["inputs"], "the tiny checkpoint changed: regenerate tests/data/oracle"
 
     ours, theirs = gguf_digest(converted(arch, out_type)), oracle[out_type]
-    if arch not in DIFFERING_KEYS:  # the whole file: key order, alignment and padding too
-        assert file_sha256(converted(arch, out_type)) == theirs["file_sha256"]
-
     assert ours["order"] == theirs["order"]
     assert ours["tensors"] == theirs["tensors"]
-    differing = {key for key in set(ours["metadata"]) | set(theirs["metadata"])
+    differing = {key: (ours["metadata"].get(key), theirs["metadata"].get(key))
+                 for key in set(ours["metadata"]) | set(theirs["metadata"])
                  if ours["metadata"].get(key) != theirs["metadata"].get(key)}
-    unexplained = {key: (ours["metadata"].get(key), theirs["metadata"].get(key))
-                   for key in differing - set(DIFFERING_KEYS.get(arch, {}))}
-    assert not unexplained
+    assert not differing
+    # and the whole file: key order, alignment and padding too
+    assert file_sha256(converted(arch, out_type)) == theirs["file_sha256"]
 
 
 @pytest.mark.parametrize("arch", ORACLE_ARCHS)
@@ -88,8 +78,8 @@ def test_llama_cpp_loads_and_decodes(arch, converted):
     from app.runtime.llama_log import install_log_handler
 
     install_log_handler()
-    llm = llama_cpp.Llama(str(converted(arch, "f32")), n_ctx=64, n_batch=64, n_threads=2, n_threads_batch=2, logits_all=True,
-                          verbose=False)
+    llm = llama_cpp.Llama(str(converted(arch, "f32")), n_ctx=64, n_batch=64, n_threads=2, n_threads_batch=2,
+                          logits_all=True, verbose=False)
     try:
         tokens = [1, 5, 9, 20, 33, 7, 8, 100]
         llm.eval(tokens)

@@ -101,3 +101,33 @@ def test_fused_gate_up_with_odd_rows_is_one_line_error(tmp_path):
                       {"model.layers.0.mlp.experts.gate_up_proj": np.zeros((2, 33, 64), np.float32)})
     with pytest.raises(CheckpointError, match=r"has shape \(2, 33, 64\), expected \(experts, 2 \* n_ff, n_embd\)"):
         list(_arch(tmp_path).tensor_plan(open_checkpoint(tmp_path)))
+
+
+def _template(single: str, pair: str) -> dict:
+    def items(text: str) -> list[dict]:
+        return [{"Sequence": {"id": t[1], "type_id": 0}} if t.startswith("$") else
+                {"SpecialToken": {"id": t, "type_id": 0}} for t in text.split()]
+
+    return {"type": "TemplateProcessing", "single": items(single), "pair": items(pair)}
+
+
+@pytest.mark.parametrize("post", [
+    _template("<s> $A", "<s> $A <s> $B"),  # Llama 2 / Mistral / Mixtral
+    _template("[CLS] $A", "[CLS] $A [SEP] $B"),  # a separator between the pair
+    _template("<s> $A </s>", "<s> $A </s> </s> $B </s>"),  # RoBERTa-like templates
+    _template("<s> $A", "<s> $A </s> $B"),
+    _template("$A </s>", "$A </s> $B </s>"),
+])
+def test_template_add_flags_match_gguf_py(post, tmp_path):
+    """add_bos/eos/sep from a TemplateProcessing post-processor, and their order, as gguf-py's SpecialVocab."""
+    from converter.tokenizer.special import read_special_tokens
+
+    names = ["<unk>", "<s>", "</s>", "[CLS]", "[SEP]"]
+    added = [{"id": i, "content": t, "special": True} for i, t in enumerate(names)]
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"added_tokens": added, "post_processor": post}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "[SEP]", "cls_token": "[CLS]"}))
+    expected = gguf.SpecialVocab(tmp_path, load_merges=False).add_special_token
+    ours = read_special_tokens(tmp_path, {}, token_to_id={}, added_tokens={t: i for i, t in enumerate(names)},
+                               n_vocab=len(names), post_processor=post).add
+    assert list(ours.items()) == list(expected.items())
