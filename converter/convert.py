@@ -121,8 +121,7 @@ def convert(model_dir: str | Path, out_path: str | Path, out_type: str = "f16", 
 
     def metadata(writer: gguf.GGUFWriter) -> None:
         write_general_metadata(writer, model_dir, name=name, source_repo=source_repo)
-        arch.write_metadata(writer)
-        writer.add_file_type(int(ftype))
+        arch.write_metadata(writer, int(ftype))
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         vocab.write(writer)
 

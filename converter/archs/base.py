@@ -27,6 +27,9 @@ from ..tokenizer.vocab import Vocab
 
 _MISSING = object()
 
+#: Router score functions in config.json -> the GGUF expert gating function.
+_GATING_FUNCS = {"sigmoid": gguf.ExpertGatingFuncType.SIGMOID, "softmax": gguf.ExpertGatingFuncType.SOFTMAX}
+
 #: HF tensors no architecture needs (rotary caches, attention masks stored as buffers).
 IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attention.bias")
 
@@ -113,31 +116,57 @@ class Architecture:
         return bool(self.hparam("tie_word_embeddings", default=False))
 
     # -- metadata -------------------------------------------------------------------------------------------
-    def write_metadata(self, writer: gguf.GGUFWriter) -> None:
-        """Write this model's hyperparameters (``<arch>.*`` keys) to ``writer``."""
-        self.write_common_metadata(writer)
+    def write_metadata(self, writer: gguf.GGUFWriter, file_type: Optional[int] = None) -> None:
+        """Write this model's hyperparameters (``<arch>.*`` keys) to ``writer``, and ``general.file_type`` where
+        llama.cpp's converter puts it when ``file_type`` is given."""
+        self.write_common_metadata(writer, file_type)
         self.write_arch_metadata(writer)
 
-    def write_common_metadata(self, writer: gguf.GGUFWriter) -> None:
-        """The keys llama.cpp's converter writes for every text model (TextModel.set_gguf_parameters)."""
+    def write_common_metadata(self, writer: gguf.GGUFWriter, file_type: Optional[int] = None) -> None:
+        """The keys llama.cpp's converter writes for every text model (TextModel.set_gguf_parameters), in its
+        order: ``general.file_type`` (when given) comes last, before the architecture's own keys."""
         writer.add_block_count(self.block_count)
         if (n_ctx := self.hparam("max_position_embeddings", "n_ctx", "n_positions", "max_length",
                                  "max_sequence_length", "model_max_length", default=None)) is not None:
             writer.add_context_length(int(n_ctx))
         writer.add_embedding_length(self.embedding_length)
-        if (n_ff := self.hparam("intermediate_size", "n_inner", "hidden_dim", default=None)) is not None:
+        if (n_ff := self.hparam("prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size",
+                                "n_inner", "hidden_dim", default=None)) is not None:
             writer.add_feed_forward_length(int(n_ff))
         writer.add_head_count(self.n_head)
         if self.hparam("num_key_value_heads", "n_kv_heads", default=None) is not None:
             writer.add_head_count_kv(self.n_head_kv)
+        if self.config.get("is_causal") is False:
+            writer.add_causal_attention(False)
         self.write_rope_metadata(writer)
         if (eps := self.hparam("rms_norm_eps", "norm_eps", default=None)) is not None:
             writer.add_layer_norm_rms_eps(float(eps))
         if (eps := self.hparam("layer_norm_eps", "layer_norm_epsilon", "norm_epsilon", default=None)) is not None:
             writer.add_layer_norm_eps(float(eps))
+        self.write_expert_metadata(writer)
         if (head_dim := self.config.get("head_dim")) is not None:
             writer.add_key_length(int(head_dim))
             writer.add_value_length(int(head_dim))
+        if file_type is not None:
+            writer.add_file_type(file_type)
+
+    def write_expert_metadata(self, writer: gguf.GGUFWriter) -> None:
+        """Mixture-of-experts counts and router gating, written whenever config.json has them (as llama.cpp)."""
+        if (n_experts := self.hparam("num_local_experts", "num_experts", "n_routed_experts", default=None)) is not None:
+            writer.add_expert_count(int(n_experts))
+        if (n_used := self.hparam("num_experts_per_tok", "num_experts_per_token", "top_k_experts",
+                                  default=None)) is not None:
+            writer.add_expert_used_count(int(n_used))
+        if (n_groups := self.config.get("n_group")) is not None:
+            writer.add_expert_group_count(int(n_groups))
+        if (n_groups_used := self.config.get("topk_group")) is not None:
+            writer.add_expert_group_used_count(int(n_groups_used))
+        score = self.hparam("score_function", "scoring_func", "score_func", "moe_router_activation",
+                            "moe_router_activation_func", "expert_selection_fn", default=None)
+        if score is not None:
+            if score not in _GATING_FUNCS:
+                raise CheckpointError(f"unsupported expert gating function {score!r}", path=self._config_path)
+            writer.add_expert_gating_func(_GATING_FUNCS[score])
 
     @property
     def rope_parameters(self) -> dict[str, Any]:
@@ -205,12 +234,19 @@ class Architecture:
         """Every output tensor in write order: generated ones, then the checkpoint's in its own order."""
         yield from self.extra_tensors(checkpoint)
         for hf_name in checkpoint:
-            if self.skip(hf_name):
-                continue
-            info = checkpoint.info(hf_name)
-            gguf_name = self.map_name(hf_name)
-            yield PlannedTensor(gguf_name, info.shape, self._loader(checkpoint, gguf_name, hf_name),
-                                (hf_name,), info.nbytes)
+            if not self.skip(hf_name):
+                yield from self.plan_tensors(checkpoint, hf_name)
+
+    def plan_tensors(self, checkpoint: Checkpoint, hf_name: str) -> Iterable[PlannedTensor]:
+        """The output tensors made from checkpoint tensor ``hf_name`` alone: one, unless a family splits it."""
+        return (self.plan_tensor(checkpoint, hf_name),)
+
+    def plan_tensor(self, checkpoint: Checkpoint, hf_name: str) -> PlannedTensor:
+        """The output tensor made from checkpoint tensor ``hf_name`` alone."""
+        info = checkpoint.info(hf_name)
+        gguf_name = self.map_name(hf_name)
+        return PlannedTensor(gguf_name, info.shape, self._loader(checkpoint, gguf_name, hf_name), (hf_name,),
+                             info.nbytes)
 
     def _loader(self, checkpoint: Checkpoint, gguf_name: str, hf_name: str) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import gguf
 import numpy as np
@@ -52,7 +52,7 @@ class Phi3(Architecture):
                                                 self.config.get("partial_rotary_factor", 1.0)))
         return int(factor * self.embedding_length) // self.n_head
 
-    def write_metadata(self, writer: gguf.GGUFWriter) -> None:
+    def write_metadata(self, writer: gguf.GGUFWriter, file_type: Optional[int] = None) -> None:
         writer.add_context_length(int(self.hparam("max_position_embeddings", "n_positions")))
         writer.add_rope_scaling_orig_ctx_len(self.original_context)
         writer.add_embedding_length(self.embedding_length)
@@ -63,6 +63,8 @@ class Phi3(Architecture):
         writer.add_layer_norm_rms_eps(float(self.hparam("rms_norm_eps")))
         writer.add_rope_dimension_count(self.rope_dims)
         writer.add_rope_freq_base(float(self.rope_parameters.get("rope_theta", 10000.0)))
+        if file_type is not None:
+            writer.add_file_type(file_type)
         writer.add_sliding_window(int(self.config.get("sliding_window") or 0))
         if (attn_factor := self.longrope_attn_factor()) is not None:
             writer.add_rope_scaling_attn_factors(attn_factor)

@@ -2,10 +2,11 @@
 
 Shared by every tokenizer reader. Sources, first found wins for ids: ``tokenizer_config.json`` (``bos_token``...,
 looked up in the added tokens, then the vocabulary), ``config.json`` (``bos_token_id``...), then
-``generation_config.json``. The add-BOS/EOS flags come from ``tokenizer.json``'s post-processor
-(TemplateProcessing / RobertaProcessing), overridden by ``tokenizer_config.json``'s ``add_bos_token`` /
-``add_eos_token``. The chat template comes from ``tokenizer_config.json``, else ``chat_template.jinja``, else
-``chat_template.json``. These are the rules llama.cpp's converter (gguf-py's SpecialVocab) follows.
+``generation_config.json``. The add-BOS/EOS/SEP flags come from ``tokenizer.json``'s post-processor
+(TemplateProcessing's single and pair templates, RobertaProcessing; a ByteLevel one adds neither), else from
+``tokenizer_config.json``'s ``add_bos_token`` / ``add_eos_token``, in the order found. The chat template comes from
+``tokenizer_config.json``, else ``chat_template.jinja``, else ``chat_template.json``. These are the rules
+llama.cpp's converter (gguf-py's SpecialVocab) follows.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def read_special_tokens(model_dir: Path, config: Mapping[str, Any], *, token_to_
         if text is not None:
             set_id(role, added_tokens.get(text, token_to_id.get(text)))
         if isinstance(tok_cfg.get(f"add_{role}_token"), bool):
-            out.add[role] = tok_cfg[f"add_{role}_token"]
+            out.add.setdefault(role, tok_cfg[f"add_{role}_token"])  # the post-processor wins, as in gguf-py
     for source in (config, config.get("text_config") or {}, read_json_dict(model_dir / "generation_config.json")):
         for role in READ_ROLES:
             value = source.get(f"{role}_token_id")
@@ -94,17 +95,46 @@ def _read_post_processor(post_processor: Mapping[str, Any], texts: dict[str, Opt
     """Infer add_bos/add_eos from a tokenizer.json post-processor (simple templates only, like gguf-py)."""
     for proc in post_processor.get("processors", [post_processor]):
         kind = proc.get("type")
-        if kind == "RobertaProcessing":
+        if kind == "ByteLevel":
+            add.setdefault("bos", False)
+            add.setdefault("eos", False)
+        elif kind == "RobertaProcessing":
             add.update(bos=True, eos=True, sep=True)
         elif kind == "TemplateProcessing":
             single = proc.get("single") or []
+            first = last = None
             if len(single) > 1:
-                first = single[0].get("SpecialToken", {}).get("id")
-                last = single[-1].get("SpecialToken", {}).get("id")
+                first = _special_id(single[0])
+                last = _special_id(single[-1])
                 if first:
                     add["bos"] = first in (texts.get("bos"), texts.get("cls"))
                 if last:
                     add["eos"] = last == texts.get("eos")
+            if (sep := _pair_adds_sep(proc.get("pair") or [], first, last, texts)) is not None:
+                add["sep"] = sep
+
+
+def _special_id(item: Mapping[str, Any]) -> Optional[str]:
+    return item.get("SpecialToken", {}).get("id")
+
+
+def _pair_adds_sep(pair: list, first: Optional[str], last: Optional[str],
+                   texts: dict[str, Optional[str]]) -> Optional[bool]:
+    """Whether a TemplateProcessing ``pair`` template puts a separator between A and B (None: no A ... B middle),
+    read as gguf-py does: the single template's first/last special tokens are stripped from the pair's ends."""
+    start = 1 if first and pair and _special_id(pair[0]) == first else 0
+    stop = -1 if last and pair and _special_id(pair[-1]) == last else None
+    middle = pair[start:stop]
+    if not middle or middle[0].get("Sequence", {}).get("id") != "A" or middle[-1].get("Sequence", {}).get("id") != "B":
+        return None
+    between = middle[1:-1]
+    if not between:
+        return None
+    separators = (texts.get("sep"), texts.get("eos"))
+    add_sep = bool(_special_id(between[0]) in separators and _special_id(between[0]) and not last)
+    if len(between) == 2 and _special_id(between[1]) and _special_id(between[1]) in separators:
+        add_sep = True
+    return add_sep
 
 
 def _read_chat_template(model_dir: Path, tok_cfg: Mapping[str, Any]) -> Optional[ChatTemplate]:

@@ -74,8 +74,8 @@ class Vocab:
         for role, key in SPECIAL_KEYS.items():
             if role in self.special_ids:
                 writer.add_uint32(key, self.special_ids[role])
-        for role in ("bos", "eos", "sep"):
-            if role in self.add_special:
-                getattr(writer, f"add_add_{role}_token")(self.add_special[role])
+        for role, add in self.add_special.items():  # in the order they were found, as gguf-py writes them
+            if role in ("bos", "eos", "sep"):
+                getattr(writer, f"add_add_{role}_token")(add)
         if self.chat_template is not None:
             writer.add_chat_template(self.chat_template)
