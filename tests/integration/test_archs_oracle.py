@@ -73,21 +73,17 @@ def test_conversion_equals_llama_cpp_converter(arch, out_type, checkpoints, conv
 
 @pytest.mark.parametrize("arch", ORACLE_ARCHS)
 def test_llama_cpp_loads_and_decodes(arch, converted):
-    import llama_cpp
+    from app.runtime.llama.context import ContextOptions
+    from app.runtime.llama.model import open_model
 
-    from app.runtime.llama_log import install_log_handler
-
-    install_log_handler()
-    llm = llama_cpp.Llama(str(converted(arch, "f32")), n_ctx=64, n_batch=64, n_threads=2, n_threads_batch=2,
-                          logits_all=True, verbose=False)
-    try:
-        tokens = [1, 5, 9, 20, 33, 7, 8, 100]
-        llm.eval(tokens)
-        logits = np.array(llm.scores[:len(tokens)], dtype=np.float32)
-        assert logits.shape == (len(tokens), llm.n_vocab())
-        assert np.isfinite(logits).all() and logits.std() > 0
-    finally:
-        llm.close()
+    tokens = np.array([1, 5, 9, 20, 33, 7, 8, 100], dtype=np.int32)
+    with open_model(converted(arch, "f32")) as model:
+        ctx = model.new_context(ContextOptions(n_ctx=64, n_threads=2, n_batch=64))
+        ctx.batch.fill(tokens, outputs="all")
+        ctx.decode()
+        logits = ctx.logits(len(tokens), model.n_vocab)
+    assert logits.shape == (len(tokens), model.n_vocab)
+    assert np.isfinite(logits).all() and logits.std() > 0
 
 
 def _same_quantized_file(ours: Path, ref: Path) -> None:
