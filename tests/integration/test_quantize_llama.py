@@ -144,28 +144,23 @@ def test_same_bytes_with_an_imatrix(small_f32, outputs, computed_imatrix, mix):
         assert types["blk.0.ffn_down.weight"] == guarded
 
 
-def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path, kompakt):
     from converter.imatrix import read_imatrix
 
-    root = Path(__file__).resolve().parents[2]
     text = tmp_path / "text.txt"
     text.write_text("The quick brown fox jumps over the lazy dog near the river bank. " * 12)
 
-    def kompakt(*args):
-        r = subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=root, capture_output=True,
-                           text=True, timeout=600)
+    def run(*args):
+        r = kompakt(*args)
         assert r.returncode == 0, r.stderr
         return r
 
-    kompakt("imatrix", small_f32, "-o", tmp_path / "m.imatrix.gguf", "--text", text, "--chunk-size", "32",
-            "--chunks", "1", "--threads", THREADS)
+    run("imatrix", small_f32, "-o", tmp_path / "m.imatrix.gguf", "--text", text, "--chunk-size", "32",
+        "--chunks", "1", "--threads", THREADS)
     im = read_imatrix(tmp_path / "m.imatrix.gguf")
     assert len(im.entries) == 7 * n_blocks(small_f32) and im.datasets == ["text.txt"] and im.chunk_size == 32
-    kompakt("quantize", small_f32, tmp_path / "q.gguf", "--type", "Q4_0", "--calibration", text,
-            "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
+    run("quantize", small_f32, tmp_path / "q.gguf", "--type", "Q4_0", "--calibration", text,
+        "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
     assert read_gguf(tmp_path / "q.gguf").metadata["general.file_type"] == 2
     assert set(read_imatrix(tmp_path / "again.imatrix.gguf").entries) == set(im.entries)
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -85,12 +82,10 @@ def test_parse_bytes():
         fit.parse_bytes("lots")
 
 
-@pytest.mark.skipif(any(importlib.util.find_spec(f"app.cli.{c}") is None for c in COMMANDS),
-                    reason="other subcommands of COMMANDS are not merged yet")
-def test_kompakt_fit_subprocess(tiny, tmp_path):
+def test_kompakt_fit_subprocess(tiny, tmp_path, kompakt):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(tiny.read_bytes()[:700])
-    r = subprocess.run([sys.executable, "-m", "app", "fit", str(bad)], capture_output=True, text=True)
+    r = kompakt("fit", bad)
     assert r.returncode == 1 and "kompakt: error:" in r.stderr and "Traceback" not in r.stderr
-    ok = subprocess.run([sys.executable, "-m", "app", "fit", str(tiny), "--json"], capture_output=True, text=True)
+    ok = kompakt("fit", tiny, "--json")
     assert ok.returncode == 0 and KEYS <= json.loads(ok.stdout).keys()

@@ -1,7 +1,5 @@
 """``kompakt quantize`` end to end on a synthetic GGUF (no llama.cpp involved)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,15 +9,8 @@ from app.cli.quantize import output_paths
 from converter.gguf_in import read_gguf
 from tests.fixtures.synthetic_gguf import write_synthetic_llama
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def kompakt(*args):
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_ladder_with_override(tmp_path):
+def test_ladder_with_override(tmp_path, kompakt):
     src = write_synthetic_llama(tmp_path / "tiny-F32.gguf", n_layer=2, n_embd=64, n_ff=128, vocab=64)
     r = kompakt("quantize", src, tmp_path / "out", "--type", "q8_0,Q4_0", "--override", "attn_v=f16",
                 "--threads", "2")
@@ -32,7 +23,7 @@ def test_ladder_with_override(tmp_path):
     assert "tiny-Q8_0.gguf" in r.stdout
 
 
-def test_errors_are_one_line(tmp_path):
+def test_errors_are_one_line(tmp_path, kompakt):
     src = write_synthetic_llama(tmp_path / "tiny.gguf", n_layer=1, n_embd=64, n_ff=128, vocab=64)
     for args, message in ((("--type", "Q9_K"), "unknown quantization type"),
                           (("--type", "Q4_0", "--override", "attn_v"), "PATTERN=TYPE"),
