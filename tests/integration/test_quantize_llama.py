@@ -18,7 +18,7 @@ from converter.quantize import quantize_gguf
 from converter.recipes import MIXES, ModelInfo, Override, TensorInfo, plan_types
 from tests.fixtures.llama import quantize_with_llama_cpp
 from tests.fixtures.llama_types import llama_tensor_types
-from tests.fixtures.synthetic_gguf import truncate_layers
+from tests.fixtures.tiny_gguf import truncate_layers
 
 pytestmark = pytest.mark.integration
 THREADS = 2
@@ -167,9 +167,9 @@ def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path, kompakt
 
 def test_one_pass_convert_equals_convert_then_llama_quantize(smollm2_hf, tmp_path):
     from converter.convert import convert
-    from tests.fixtures.tiny_llama import build_tiny_llama
+    from tests.fixtures.tiny_models import tiny_model
 
-    src = build_tiny_llama(tmp_path / "m", smollm2_hf, hidden_size=256, intermediate_size=512)
+    src = tiny_model("llama-wide", tmp_path / "m", smollm2_dir=smollm2_hf)
     f32 = convert(src, tmp_path / "f32.gguf", "f32").path
     quantize_with_llama_cpp(f32, tmp_path / "ref.gguf", "Q4_K_M", threads=THREADS)
     ours = convert(src, tmp_path / "ours.gguf", "q4_k_m").path

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from tests.fixtures.tiny_llama import build_tiny_llama
+from tests.fixtures.tiny_models import tiny_model
 
 
 @pytest.fixture(scope="module")
 def tiny(smollm2_hf, tmp_path_factory):
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny", smollm2_hf)
+    return tiny_model("llama-tied", tmp_path_factory.mktemp("tiny") / "tiny", smollm2_dir=smollm2_hf)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app.cli import COMMANDS, fit
-from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+from tests.fixtures.tiny_models import tiny_model
 
 KEYS = {"model_bytes", "kv_bytes", "compute_bytes", "output_bytes", "total_bytes", "verdict", "gpu_layers", "ctx",
         "devices"}
@@ -23,9 +23,8 @@ def run_fit(*argv: str) -> int:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return write_tiny_gguf(tmp_path_factory.mktemp("m") / "tiny.gguf", TinyConfig(n_vocab=300, n_embd=64,
-                                                                                  n_head=2, n_head_kv=1,
-                                                                                  head_dim=32, n_ff=128))
+    return tiny_model("llama-gguf", tmp_path_factory.mktemp("m") / "tiny.gguf", vocab=300, hidden=64, heads=2,
+                      kv_heads=1, head_dim=32, ff=128)
 
 
 def test_registered():

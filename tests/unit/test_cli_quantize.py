@@ -7,11 +7,11 @@ from gguf import GGMLQuantizationType as T
 
 from app.cli.quantize import output_paths
 from converter.gguf_in import read_gguf
-from tests.fixtures.synthetic_gguf import write_synthetic_llama
+from tests.fixtures.tiny_models import tiny_model
 
 
 def test_ladder_with_override(tmp_path, kompakt):
-    src = write_synthetic_llama(tmp_path / "tiny-F32.gguf", n_layer=2, n_embd=64, n_ff=128, vocab=64)
+    src = tiny_model("llama-heavy", tmp_path / "tiny-F32.gguf", hidden=64, ff=128, vocab=64)
     r = kompakt("quantize", src, tmp_path / "out", "--type", "q8_0,Q4_0", "--override", "attn_v=f16",
                 "--threads", "2")
     assert r.returncode == 0, r.stderr
@@ -24,7 +24,7 @@ def test_ladder_with_override(tmp_path, kompakt):
 
 
 def test_errors_are_one_line(tmp_path, kompakt):
-    src = write_synthetic_llama(tmp_path / "tiny.gguf", n_layer=1, n_embd=64, n_ff=128, vocab=64)
+    src = tiny_model("llama-heavy", tmp_path / "tiny.gguf", layers=1, hidden=64, ff=128, vocab=64)
     for args, message in ((("--type", "Q9_K"), "unknown quantization type"),
                           (("--type", "Q4_0", "--override", "attn_v"), "PATTERN=TYPE"),
                           (("--type", "Q4_0", "--imatrix", tmp_path / "none.dat"), "not found")):
