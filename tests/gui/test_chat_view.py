@@ -11,7 +11,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def chat(qtbot):
-    pytest.importorskip("app.runtime.chat", reason="the chat runtime is not merged yet")
     from app.gui.chat.chat_view import ChatView
 
     view = ChatView(Settings(context_length=512, max_tokens=8, threads=2, temperature=0.0))

@@ -4,13 +4,9 @@ the way the chat loads the model (both ask the load policy)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from app.runtime.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fit_view(qtbot, settings, model):
@@ -23,7 +19,7 @@ def _fit_view(qtbot, settings, model):
     return view
 
 
-def test_fit_view_matches_cli(qtbot, smollm2_gguf):
+def test_fit_view_matches_cli(qtbot, kompakt, smollm2_gguf):
     from app.gui.fit_bar import bars_from_estimate
 
     view = _fit_view(qtbot, Settings(), smollm2_gguf)
@@ -31,9 +27,7 @@ def test_fit_view_matches_cli(qtbot, smollm2_gguf):
     view.kv_slider.setValue(1)  # q8_0
     view.gpu_slider.setValue(0)
     assert (view.n_ctx(), view.kv_type(), view.gpu_layers()) == (1024, "q8_0", 0)
-    cmd = [sys.executable, "-m", "app", "fit", str(smollm2_gguf), "--ctx", "1024", "--kv-type", "q8_0",
-           "--gpu-layers", "0", "--json"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = kompakt("fit", smollm2_gguf, "--ctx", "1024", "--kv-type", "q8_0", "--gpu-layers", "0", "--json")
     assert proc.returncode in (0, 2), proc.stderr
     doc = json.loads(proc.stdout)
     est = view.plan.fit.estimate

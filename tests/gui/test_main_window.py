@@ -38,7 +38,8 @@ def test_main_window_places_icon_and_models_list(qtbot, tmp_path, smollm2_gguf):
     window.close()
 
 
-def test_settings_dialog_edits_a_copy(qtbot, tmp_path):
+def test_settings_dialog_edits_a_copy(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secretSECRETsecret1234")  # logged in: the dialog must mask the token
     original = Settings(threads=2)
     dialog = SettingsDialog(original)
     qtbot.addWidget(dialog)
@@ -48,7 +49,7 @@ def test_settings_dialog_edits_a_copy(qtbot, tmp_path):
     new = dialog.result_settings()
     assert (new.threads, new.default_quant, new.models_dir) == (3, "Q5_K_M", str(tmp_path))
     assert original.threads == 2
-    assert "hf_" not in dialog.token_state.text() or "…" in dialog.token_state.text()
+    assert dialog.token_state.text() == "logged in (hf_…1234)"
 
 
 def test_about_and_errors_name_the_log_file(qtbot, tmp_path, monkeypatch):

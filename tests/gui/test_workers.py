@@ -56,22 +56,42 @@ def test_stop_all_joins(qtbot):
     assert not any(w.is_running() for w in ws)
 
 
+class _Node:
+    """A weak-referenceable object that only the cyclic collector can free once put in a cycle."""
+
+
 def test_main_thread_gc_collects_from_its_timer(qtbot):
     import gc
+    import threading
+    import weakref
 
     from app.gui.gc_guard import MainThreadGC
 
-    was_enabled = gc.isenabled()
+    # conftest's autouse fixture has turned automatic collection off; start from Python's default instead, so
+    # each assert below depends on what MainThreadGC does
+    gc.enable()
+    collections: list[threading.Thread] = []
+
+    def record(phase, info):
+        if phase == "start":
+            collections.append(threading.current_thread())
+
     collector = MainThreadGC(interval_ms=10)
+    gc.callbacks.append(record)
     try:
-        assert not gc.isenabled()
-        for _ in range(3 * gc.get_threshold()[0]):
+        assert not gc.isenabled()  # automatic collection is off while the collector runs
+        node = _Node()
+        node.self = node  # a cycle: freed only by a collection
+        alive = weakref.ref(node)
+        del node
+        for _ in range(3 * gc.get_threshold()[0]):  # cross the generation-0 threshold
             a = []
-            a.append(a)  # cycles only the collector frees
+            a.append(a)
         del a
-        qtbot.waitUntil(lambda: gc.get_count()[0] < gc.get_threshold()[0], timeout=5_000)
+        qtbot.waitUntil(lambda: alive() is None, timeout=10_000)  # the timer's collection freed the cycle
+        assert collections and all(t is threading.main_thread() for t in collections)
     finally:
+        gc.callbacks.remove(record)
         collector.stop()
-        if not was_enabled:
-            gc.disable()
-    assert gc.isenabled() or not was_enabled
+    assert gc.isenabled()  # stop() gives automatic collection back
+    gc.disable()  # as the autouse fixture left it

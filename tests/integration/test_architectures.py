@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.reference_forward import forward
-from tests.fixtures.tiny_models import ARCHITECTURES, make_tiny_checkpoint, read_tiny_checkpoint
+from tests.fixtures.tiny_models import ARCHITECTURES, read_tiny_checkpoint, tiny_model
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,7 @@ def test_tiny_model_logits_match_reference(arch, tmp_path, smollm2_hf):
 
     multimodal = arch.endswith("-multimodal")
     arch = arch.removesuffix("-multimodal")
-    model_dir = make_tiny_checkpoint(arch, tmp_path / "hf", smollm2_dir=smollm2_hf if arch in BPE_ARCHS else None,
-                                     multimodal=multimodal)
+    model_dir = tiny_model("gemma3-multimodal" if multimodal else arch, tmp_path / "hf", smollm2_dir=smollm2_hf)
     out = tmp_path / f"{arch}.gguf"
     convert(model_dir, out, "f32")
 
@@ -81,7 +80,7 @@ def test_large_rows_f16_matches_reference(tmp_path, smollm2_hf):
     """Rows of 256/512 values (K-quant block multiples) stored as F16: close to the reference at F16 precision."""
     from converter.convert import convert
 
-    model_dir = make_tiny_checkpoint("qwen3", tmp_path / "hf", smollm2_dir=smollm2_hf, large=True)
+    model_dir = tiny_model("qwen3-wide", tmp_path / "hf", smollm2_dir=smollm2_hf)
     out = tmp_path / "qwen3-f16.gguf"
     convert(model_dir, out, "f16")
     config, weights = read_tiny_checkpoint(model_dir)

@@ -1,10 +1,7 @@
 """The chat worker thread and `kompakt chat`: streaming from another thread, cancel, clean shutdown, corrupt files."""
 
 import shutil
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +11,6 @@ from converter.core.progress import CancelToken, Cancelled
 from tests.fixtures.broken_gguf import truncate, write_minimal_gguf
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 FAST = LoadSettings(n_ctx=512, n_threads=1)  # one thread: see test_chat_session.py
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=12)
 
@@ -99,22 +95,19 @@ def test_corrupt_model_is_a_chat_error(bad_models, case):
 
 
 @pytest.mark.parametrize("case", ["half_download", "unknown_arch"])
-def test_cli_reports_corrupt_model_in_one_line(bad_models, case):
+def test_cli_reports_corrupt_model_in_one_line(bad_models, case, kompakt):
     path = bad_models[case]
-    r = subprocess.run([sys.executable, "-m", "app", "chat", str(path), "--threads", "1"], cwd=ROOT,
-                       input="hello\n", capture_output=True, text=True, timeout=120)
+    r = kompakt("chat", path, "--threads", "1", input="hello\n")
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kompakt: error:") and path.name in lines[0], r.stderr
 
 
-def test_cli_chat_streams_commands_and_context_full(smollm2_gguf, tmp_path):
+def test_cli_chat_streams_commands_and_context_full(smollm2_gguf, tmp_path, kompakt):
     filler = "Reply with one word. " + "blue " * 80
     script = "\n".join([filler, "/stats", filler, "y", "/save", "/quit"]) + "\n"
-    env = {"KOMPAKT_DATA_DIR": str(tmp_path), "KOMPAKT_CONFIG_DIR": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([sys.executable, "-m", "app", "chat", str(smollm2_gguf), "--ctx", "256", "--max-tokens",
-                        "60", "--threads", "1", "--temp", "0", "--system", "Be brief."], cwd=ROOT, input=script,
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = kompakt("chat", smollm2_gguf, "--ctx", "256", "--max-tokens", "60", "--threads", "1", "--temp", "0",
+                "--system", "Be brief.", input=script, env={"KOMPAKT_DATA_DIR": tmp_path})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip()
     assert "tok/s" in r.stderr and "conversation:" in r.stderr

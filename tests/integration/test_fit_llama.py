@@ -48,9 +48,9 @@ def test_smollm2_buffers(smollm2_f32_gguf, isa, n_ctx, kv):
 
 
 def test_repacked_weights_and_no_mmap(tmp_path, isa):
-    from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+    from tests.fixtures.tiny_models import tiny_model
 
-    path = write_tiny_gguf(tmp_path / "q4.gguf", TinyConfig(weight_type="Q4_0", n_vocab=1024))
+    path = tiny_model("llama-gguf-q4_0", tmp_path / "q4.gguf", vocab=1024)
     for mmap in (True, False):
         pairs = check(path, ContextParams(n_ctx=1024, use_mmap=mmap), isa)
         if isa in ("avx2", "avx512"):
@@ -59,11 +59,9 @@ def test_repacked_weights_and_no_mmap(tmp_path, isa):
 
 
 def test_gemma3_sliding_window_cache(tmp_path, isa):
-    from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+    from tests.fixtures.tiny_models import tiny_model
 
-    cfg = TinyConfig(arch="gemma3", n_vocab=1024, n_embd=256, n_layer=6, n_head=4, n_head_kv=1, head_dim=128,
-                     n_ff=512, sliding_window=512)
-    path = write_tiny_gguf(tmp_path / "g3.gguf", cfg)
+    path = tiny_model("gemma3-gguf", tmp_path / "g3.gguf", vocab=1024, head_dim=128, sliding_window=512)
     for swa_full in (True, False):
         for fa in (False, True):
             pairs = check(path, ContextParams(n_ctx=4096, swa_full=swa_full, flash_attn=fa), isa)

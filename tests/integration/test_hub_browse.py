@@ -9,13 +9,11 @@ import pytest
 from app.runtime.errors import HubAuthError, HubNotFoundError
 from app.runtime.hub import list_gguf_files, model_info, remote_checkpoint_meta, search_models
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
-from tests.fixtures.hub_repos import llama_only_registry, tiny_repo  # noqa: F401 - fixture
-
-
+from tests.fixtures.hub_repos import tiny_repo
 
 
 @pytest.fixture
-def catalogue(fake_hub, llama_only_registry):
+def catalogue(fake_hub):
     fake_hub.add_repo("acme/llama-tiny", tiny_repo(), downloads=500, trending_score=1.0,
                       card_data={"license": "apache-2.0"})
     fake_hub.add_repo("acme/fancy-tiny", tiny_repo(config={"architectures": ["FancyForCausalLM"]}),

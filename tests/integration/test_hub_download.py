@@ -15,7 +15,7 @@ from app.runtime.hub import transfer
 from app.runtime.paths import hf_hub_cache
 from converter.core.progress import CancelToken, Cancelled
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
-from tests.fixtures.hub_repos import llama_only_registry, sha256, tiny_repo  # noqa: F401 - fixture
+from tests.fixtures.hub_repos import sha256, tiny_repo
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.02, connect_attempts=2)
 WANTED = {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
@@ -175,16 +175,18 @@ def test_stored_token_is_used(fake_hub):
 
 
 
-def test_unsupported_architecture_is_refused_before_any_download(fake_hub, llama_only_registry):
+def test_unsupported_architecture_is_refused_before_any_download(fake_hub):
     cfg = {"architectures": ["FancyNewForCausalLM"], "model_type": "fancy"}
     fake_hub.add_repo("acme/fancy", tiny_repo(config=cfg))
     with pytest.raises(UnsupportedModelError, match="FancyNewForCausalLM .* not support.*nothing was downloaded"):
         download_model("acme/fancy", retry=FAST)
     assert set(fake_hub.bytes_by_file) == {"config.json"}
+    assert [p for (_, p, _, _) in fake_hub.requests if "/resolve/" in p or "/cdn/" in p] == [
+        "/acme/fancy/resolve/" + fake_hub.repos["acme/fancy"].commit + "/config.json"]
     assert not hf_hub_cache().exists() or not list(hf_hub_cache().rglob("snapshots/*/*"))
 
 
-def test_sharded_checkpoint_downloads_exactly_the_index_shards(fake_hub, llama_only_registry):
+def test_sharded_checkpoint_downloads_exactly_the_index_shards(fake_hub):
     files = tiny_repo(sharded=True)
     files["consolidated.safetensors"] = files["model-00001-of-00002.safetensors"]  # another runtime's copy
     fake_hub.add_repo("acme/sharded", files)

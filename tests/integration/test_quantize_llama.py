@@ -19,7 +19,7 @@ from converter.core.quant_types import MIXES
 from converter.mixes import MixModelParams, MixTensor, Override, plan_types
 from tests.fixtures.llama import quantize_with_llama_cpp
 from tests.fixtures.llama_types import llama_tensor_types
-from tests.fixtures.synthetic_gguf import truncate_layers
+from tests.fixtures.tiny_gguf import truncate_layers
 
 pytestmark = pytest.mark.integration
 THREADS = 2
@@ -145,37 +145,32 @@ def test_same_bytes_with_an_imatrix(small_f32, outputs, computed_imatrix, mix):
         assert types["blk.0.ffn_down.weight"] == guarded
 
 
-def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path, kompakt):
     from converter.imatrix import read_imatrix
 
-    root = Path(__file__).resolve().parents[2]
     text = tmp_path / "text.txt"
     text.write_text("The quick brown fox jumps over the lazy dog near the river bank. " * 12)
 
-    def kompakt(*args):
-        r = subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=root, capture_output=True,
-                           text=True, timeout=600)
+    def run(*args):
+        r = kompakt(*args)
         assert r.returncode == 0, r.stderr
         return r
 
-    kompakt("imatrix", small_f32, "-o", tmp_path / "m.imatrix.gguf", "--text", text, "--chunk-size", "32",
-            "--chunks", "1", "--threads", THREADS)
+    run("imatrix", small_f32, "-o", tmp_path / "m.imatrix.gguf", "--text", text, "--chunk-size", "32",
+        "--chunks", "1", "--threads", THREADS)
     im = read_imatrix(tmp_path / "m.imatrix.gguf")
     assert len(im.entries) == 7 * n_blocks(small_f32) and im.datasets == ["text.txt"] and im.chunk_size == 32
-    kompakt("quantize", small_f32, tmp_path / "q.gguf", "--type", "Q4_0", "--calibration", text,
-            "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
+    run("quantize", small_f32, tmp_path / "q.gguf", "--type", "Q4_0", "--calibration", text,
+        "--save-imatrix", tmp_path / "again.imatrix.gguf", "--threads", THREADS)
     assert read_gguf(tmp_path / "q.gguf").metadata["general.file_type"] == 2
     assert set(read_imatrix(tmp_path / "again.imatrix.gguf").entries) == set(im.entries)
 
 
 def test_one_pass_convert_equals_convert_then_llama_quantize(smollm2_hf, tmp_path):
     from converter.convert import convert
-    from tests.fixtures.tiny_llama import build_tiny_llama
+    from tests.fixtures.tiny_models import tiny_model
 
-    src = build_tiny_llama(tmp_path / "m", smollm2_hf, hidden_size=256, intermediate_size=512)
+    src = tiny_model("llama-wide", tmp_path / "m", smollm2_dir=smollm2_hf)
     f32 = convert(src, tmp_path / "f32.gguf", "f32").path
     quantize_with_llama_cpp(f32, tmp_path / "ref.gguf", "Q4_K_M", threads=THREADS)
     ours = convert(src, tmp_path / "ours.gguf", "q4_k_m").path

@@ -19,7 +19,7 @@ from converter.errors import CheckpointError, TokenizerError, UnsupportedArchite
 from converter.hf.checkpoint import open_checkpoint
 from converter.tokenizer import load_tokenizer
 from converter.tokenizer.vocab import TokenType
-from tests.fixtures.tiny_models import make_tiny_checkpoint, train_sentencepiece
+from tests.fixtures.tiny_models import tiny_model, train_sentencepiece
 
 SP_ARCHS = ("mistral", "gemma", "gemma2", "gemma3", "phi3")
 
@@ -39,7 +39,7 @@ def _arch(model_dir: Path):
 def tiny(tmp_path_factory):
     """SentencePiece-tokenized tiny checkpoints by name (the BPE ones need the SmolLM2 fixture)."""
     root = tmp_path_factory.mktemp("tiny")
-    return {name: make_tiny_checkpoint(name, root / name) for name in SP_ARCHS}
+    return {name: tiny_model(name, root / name) for name in SP_ARCHS}
 
 
 @pytest.mark.parametrize("hf_name, gguf_name", [

@@ -10,12 +10,12 @@ from converter.archs import get_architecture, supported_architectures
 from converter.archs.llama import Llama, llama3_rope_factors, permute_qk
 from converter.errors import CheckpointError, UnsupportedArchitectureError
 from tests.fixtures.smollm2 import _unpermute
-from tests.fixtures.tiny_llama import tiny_llama_config
+from tests.fixtures.tiny_models import tiny_config
 
 
 def test_registry_and_aliases():
-    assert isinstance(get_architecture(tiny_llama_config()), Llama)
-    assert isinstance(get_architecture(tiny_llama_config(architectures=["MistralForCausalLM"])), Llama)
+    assert isinstance(get_architecture(tiny_config("llama-tied", )), Llama)
+    assert isinstance(get_architecture(tiny_config("llama-tied", architectures=["MistralForCausalLM"])), Llama)
     assert {"LlamaForCausalLM", "MistralForCausalLM"} <= set(supported_architectures())
 
 
@@ -29,7 +29,7 @@ def test_unsupported_architecture_lists_supported(tmp_path):
 
 
 def test_missing_hyperparameter_names_config(tmp_path):
-    config = tiny_llama_config()
+    config = tiny_config("llama-tied", )
     del config["num_hidden_layers"]
     with pytest.raises(CheckpointError, match="lacks num_hidden_layers") as err:
         get_architecture(config, tmp_path)
@@ -44,11 +44,11 @@ def test_permute_inverts_the_fixtures_unpermute():
 
 
 def test_name_mapping_and_f32_rules():
-    arch = get_architecture(tiny_llama_config(tie_word_embeddings=False))
+    arch = get_architecture(tiny_config("llama"))
     assert arch.map_name("model.layers.1.self_attn.o_proj.weight") == "blk.1.attn_output.weight"
     assert arch.map_name("lm_head.weight") == "output.weight"
     assert arch.skip("model.layers.0.self_attn.rotary_emb.inv_freq") and not arch.skip("lm_head.weight")
-    assert get_architecture(tiny_llama_config()).skip("lm_head.weight")  # tied
+    assert get_architecture(tiny_config("llama-tied", )).skip("lm_head.weight")  # tied
     with pytest.raises(CheckpointError, match="no GGUF name"):
         arch.map_name("model.layers.0.mystery.weight")
     assert arch.keeps_f32("blk.0.attn_norm.weight", (64,)) and arch.keeps_f32("blk.0.attn_q.bias", (64,))
@@ -56,7 +56,7 @@ def test_name_mapping_and_f32_rules():
 
 
 def test_metadata_keys_llama_cpp_reads():
-    arch = get_architecture(tiny_llama_config(rope_scaling={"type": "linear", "factor": 2.0}))
+    arch = get_architecture(tiny_config("llama-tied", rope_scaling={"type": "linear", "factor": 2.0}))
     w = gguf.GGUFWriter(None, arch.name)
     arch.write_metadata(w)
     kv = {k: v.value for k, v in w.kv_data[0].items()}
@@ -68,7 +68,7 @@ def test_metadata_keys_llama_cpp_reads():
 def test_llama3_rope_freqs():
     rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
             "original_max_position_embeddings": 8192}
-    arch = get_architecture(tiny_llama_config(rope_scaling=rope, rope_theta=500000.0, hidden_size=128))
+    arch = get_architecture(tiny_config("llama-tied", rope_scaling=rope, rope_theta=500000.0, hidden=128))
     (planned,) = list(arch.extra_tensors(None))
     assert planned.name == "rope_freqs.weight" and planned.shape == (16,)
     f = planned.load()

@@ -2,8 +2,6 @@
 commands fail, and ``--log-file`` records an error's traceback while stderr gets one line."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +11,7 @@ from app.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kompakt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-
-
-def test_help_offers_exactly_the_documented_commands(capsys):
+def test_help_offers_exactly_the_documented_commands(capsys, kompakt):
     documented = re.findall(r"^\| `kompakt (\w+)", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
     r = kompakt("--help")
     assert r.returncode == 0, r.stderr
@@ -32,12 +25,12 @@ def test_help_offers_exactly_the_documented_commands(capsys):
         assert done.value.code == 0 and out.startswith(f"usage: kompakt {name} "), (name, out)
 
 
-def test_unknown_subcommand_fails_with_usage():
+def test_unknown_subcommand_fails_with_usage(kompakt):
     r = kompakt("no-such-command")
     assert r.returncode == 2 and "invalid choice: 'no-such-command'" in r.stderr, r.stderr
 
 
-def test_log_file_gets_the_traceback_stderr_one_line(tmp_path):
+def test_log_file_gets_the_traceback_stderr_one_line(tmp_path, kompakt):
     log = tmp_path / "logs" / "k.log"
     r = kompakt("--log-file", str(log), "inspect", str(tmp_path / "missing.gguf"))
     assert r.returncode == 1, r.stderr

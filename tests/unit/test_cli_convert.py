@@ -5,21 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.cli import main
-from tests.fixtures.tiny_llama import build_tiny_llama
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.tiny_models import tiny_model
 
 
 @pytest.fixture(scope="module")
 def tiny(smollm2_hf, tmp_path_factory):
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny", smollm2_hf)
+    return tiny_model("llama-tied", tmp_path_factory.mktemp("tiny") / "tiny", smollm2_dir=smollm2_hf)
 
 
 @pytest.fixture
@@ -91,14 +87,12 @@ def test_missing_output_directory(tiny, tmp_path, capsys):
     assert rc == 1 and "output directory does not exist" in err and str(tmp_path / "nope") in err
 
 
-def test_convert_then_inspect_subprocess(tiny, tmp_path):
+def test_convert_then_inspect_subprocess(tiny, tmp_path, kompakt):
     out = tmp_path / "tiny.gguf"
-    r = subprocess.run([sys.executable, "-m", "app", "convert", str(tiny), "-o", str(out), "--type", "Q8_0"],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = kompakt("convert", tiny, "-o", out, "--type", "Q8_0")
     assert r.returncode == 0, r.stderr
     assert out.is_file() and "wrote" in r.stderr and "Q8_0" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "app", "inspect", "--json", str(out)], cwd=ROOT, capture_output=True,
-                       text=True)
+    r = kompakt("inspect", "--json", out)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["metadata"]["general.file_type"] == 7 and doc["tensor_count"] == 20
@@ -123,13 +117,12 @@ def test_inspect_text_and_corrupt(tiny, tmp_path, capsys):
     assert err.startswith("kompakt: error: ") and str(cut) in err and "truncated" in err and "\n" not in err
 
 
-def test_ctrl_c_cancels_and_leaves_nothing(smollm2_hf, tmp_path):
+def test_ctrl_c_cancels_and_leaves_nothing(smollm2_hf, tmp_path, kompakt):
     import signal
     import time
 
     out = tmp_path / "smol.gguf"
-    proc = subprocess.Popen([sys.executable, "-m", "app", "convert", str(smollm2_hf), "-o", str(out), "-t", "q8_0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = kompakt.popen("convert", smollm2_hf, "-o", out, "-t", "q8_0")
     try:
         deadline = time.monotonic() + 60
         while not any(tmp_path.glob(".smol.gguf.*.tmp")):  # wait until tensor data is being written

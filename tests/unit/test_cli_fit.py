@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 
 import pytest
 
 from app.cli import COMMANDS, fit
-from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+from tests.fixtures.tiny_models import tiny_model
 
 KEYS = {"model_bytes", "kv_bytes", "compute_bytes", "output_bytes", "total_bytes", "verdict", "gpu_layers", "ctx",
         "devices"}
@@ -25,9 +23,8 @@ def run_fit(*argv: str) -> int:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return write_tiny_gguf(tmp_path_factory.mktemp("m") / "tiny.gguf", TinyConfig(n_vocab=300, n_embd=64,
-                                                                                  n_head=2, n_head_kv=1,
-                                                                                  head_dim=32, n_ff=128))
+    return tiny_model("llama-gguf", tmp_path_factory.mktemp("m") / "tiny.gguf", vocab=300, hidden=64, heads=2,
+                      kv_heads=1, head_dim=32, ff=128)
 
 
 def test_registered():
@@ -110,10 +107,10 @@ def test_parse_bytes():
         fit.parse_bytes("lots")
 
 
-def test_kompakt_fit_subprocess(tiny, tmp_path):
+def test_kompakt_fit_subprocess(tiny, tmp_path, kompakt):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(tiny.read_bytes()[:700])
-    r = subprocess.run([sys.executable, "-m", "app", "fit", str(bad)], capture_output=True, text=True)
+    r = kompakt("fit", bad)
     assert r.returncode == 1 and "kompakt: error:" in r.stderr and "Traceback" not in r.stderr
-    ok = subprocess.run([sys.executable, "-m", "app", "fit", str(tiny), "--json"], capture_output=True, text=True)
+    ok = kompakt("fit", tiny, "--json")
     assert ok.returncode == 0 and KEYS <= json.loads(ok.stdout).keys()

@@ -1,7 +1,5 @@
 """``kompakt quantize`` end to end on a synthetic GGUF (no llama.cpp involved)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,18 +7,11 @@ from gguf import GGMLQuantizationType as T
 
 from app.runtime.workflows.quantize import mix_names, output_paths, output_stem
 from converter.gguf_in import read_gguf
-from tests.fixtures.synthetic_gguf import write_synthetic_llama
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.tiny_models import tiny_model
 
 
-def kompakt(*args):
-    return subprocess.run([sys.executable, "-m", "app", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_ladder_with_override(tmp_path):
-    src = write_synthetic_llama(tmp_path / "tiny-F32.gguf", n_layer=2, n_embd=64, n_ff=128, vocab=64)
+def test_ladder_with_override(tmp_path, kompakt):
+    src = tiny_model("llama-heavy", tmp_path / "tiny-F32.gguf", hidden=64, ff=128, vocab=64)
     r = kompakt("quantize", src, tmp_path / "out", "--type", "q8_0,Q4_0", "--override", "attn_v=f16",
                 "--threads", "2")
     assert r.returncode == 0, r.stderr
@@ -32,8 +23,8 @@ def test_ladder_with_override(tmp_path):
     assert "tiny-Q8_0.gguf" in r.stdout
 
 
-def test_errors_are_one_line(tmp_path):
-    src = write_synthetic_llama(tmp_path / "tiny.gguf", n_layer=1, n_embd=64, n_ff=128, vocab=64)
+def test_errors_are_one_line(tmp_path, kompakt):
+    src = tiny_model("llama-heavy", tmp_path / "tiny.gguf", layers=1, hidden=64, ff=128, vocab=64)
     for args, message in ((("--type", "Q9_K"), "unknown quantization type"),
                           (("--type", "Q4_0", "--override", "attn_v"), "PATTERN=TYPE"),
                           (("--type", "Q4_0", "--imatrix", tmp_path / "none.dat"), "not found")):

@@ -13,12 +13,12 @@ from converter.errors import OutputError
 from converter.gguf_in import read_gguf, read_tensor_bytes
 from converter.hf import open_checkpoint
 from converter.core.progress import CancelToken, Cancelled
-from tests.fixtures.tiny_llama import build_tiny_llama
+from tests.fixtures.tiny_models import tiny_model
 
 
 @pytest.fixture(scope="module")
 def tiny(smollm2_hf, tmp_path_factory):
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", smollm2_hf)
+    return tiny_model("llama-tied", tmp_path_factory.mktemp("tiny") / "tiny-llama", smollm2_dir=smollm2_hf)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_metadata(tiny_f32):
     assert m["general.quantization_version"] == 2 and m["general.name"]
     assert (m["llama.block_count"], m["llama.embedding_length"], m["llama.feed_forward_length"]) == (2, 64, 128)
     assert (m["llama.attention.head_count"], m["llama.attention.head_count_kv"]) == (4, 2)
-    assert m["llama.rope.dimension_count"] == 16 and m["llama.context_length"] == 512
+    assert m["llama.rope.dimension_count"] == 16 and m["llama.context_length"] == 256  # max_position_embeddings
     assert m["llama.rope.freq_base"] == 10000.0 and m["llama.vocab_size"] == 49152
     assert m["tokenizer.ggml.pre"] == "smollm" and m["tokenizer.ggml.add_bos_token"] is False
 
@@ -80,7 +80,7 @@ def test_types(tiny, tiny_f32, tmp_path, out_type, main, ftype):
 
 
 def test_untied_output_and_odd_rows_fall_back_to_f16(smollm2_hf, tmp_path):
-    src = build_tiny_llama(tmp_path / "m", smollm2_hf, tie_word_embeddings=False, intermediate_size=80)
+    src = tiny_model("llama", tmp_path / "m", smollm2_dir=smollm2_hf, ff=80)
     gf = read_gguf(convert(src, tmp_path / "m.gguf", "q8_0").path)
     assert gf.tensor("output.weight").qtype == Q.Q8_0
     assert gf.tensor("blk.0.ffn_down.weight").qtype == Q.F16  # rows of 80 are not whole Q8_0 blocks

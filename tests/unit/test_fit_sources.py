@@ -16,14 +16,13 @@ from app.runtime.fit.gguf_source import spec_from_gguf
 from app.runtime.fit.hf_source import spec_from_checkpoint_meta, spec_from_hf_folder
 from converter.errors import CheckpointError, GGUFError, UnsupportedArchitectureError
 from tests.fixtures.safetensors_writer import write_safetensors
-from tests.fixtures.tiny_gguf import TinyConfig, write_tiny_gguf
+from tests.fixtures.tiny_models import tiny_model
 
 
 @pytest.fixture(scope="module")
 def tiny_gemma(tmp_path_factory):
-    cfg = TinyConfig(arch="gemma3", n_vocab=300, n_embd=64, n_layer=6, n_head=2, n_head_kv=1, head_dim=32,
-                     n_ff=128, sliding_window=128)
-    return write_tiny_gguf(tmp_path_factory.mktemp("g") / "g.gguf", cfg)
+    return tiny_model("gemma3-gguf", tmp_path_factory.mktemp("g") / "g.gguf", vocab=300, hidden=64, heads=2,
+                      head_dim=32, ff=128)
 
 
 def test_gguf_spec(tiny_gemma):

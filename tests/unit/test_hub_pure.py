@@ -96,7 +96,6 @@ def test_resolve_source(tmp_path):
 def test_support_check_asks_the_real_registry(smollm2_hf):
     import json
 
-    pytest.importorskip("converter.archs", reason="the architecture registry is not merged yet")
     from app.runtime.hub.support import is_supported_architecture
 
     config = json.loads((smollm2_hf / "config.json").read_text())

@@ -110,9 +110,9 @@ def test_bad_gguf_files(tmp_path):
     with pytest.raises(ImatrixError, match="NaN"):
         read_imatrix(path)
     # a GGUF model is not an importance matrix
-    from tests.fixtures.synthetic_gguf import write_synthetic_llama
+    from tests.fixtures.tiny_models import tiny_model
 
-    model = write_synthetic_llama(tmp_path / "model.gguf", n_layer=1, n_embd=32, n_ff=64, vocab=32)
+    model = tiny_model("llama-heavy", tmp_path / "model.gguf", layers=1, hidden=32, ff=64, vocab=32)
     with pytest.raises(ImatrixError, match="not an importance matrix|missing imatrix metadata"):
         read_imatrix(model)
     with pytest.raises(ImatrixError, match="not found"):

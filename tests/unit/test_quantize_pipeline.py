@@ -9,17 +9,16 @@ from gguf import GGUFValueType as V
 from converter import quants
 from converter.errors import QuantizationError
 from converter.gguf_in import read_gguf
-from converter.gguf_stream import encode_kv
 from converter.core.progress import CancelToken, Cancelled
 from converter.core.quant_types import UnknownTypeError
 from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
-from tests.fixtures.synthetic_gguf import write_synthetic_llama
+from tests.fixtures.tiny_models import tiny_model
 
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory):
-    return write_synthetic_llama(tmp_path_factory.mktemp("src") / "tiny-F32.gguf", n_layer=2, n_embd=256,
-                                 n_ff=512, vocab=256, extra_kv=(encode_kv("split.count", 1, V.UINT16),))
+    return tiny_model("llama-heavy", tmp_path_factory.mktemp("src") / "tiny-F32.gguf", vocab=256,
+                      kv=(("split.count", 1, V.UINT16),))
 
 
 @pytest.fixture
@@ -134,7 +133,8 @@ def test_output_layout_and_metadata(src, tmp_path):
 
 @pytest.mark.parametrize("dtype", [T.F16, T.BF16])
 def test_half_precision_sources(dtype, tmp_path):
-    path = write_synthetic_llama(tmp_path / "half.gguf", n_layer=1, n_embd=64, n_ff=128, vocab=64, dtype=dtype)
+    path = tiny_model("llama-heavy", tmp_path / "half.gguf", layers=1, hidden=64, ff=128, vocab=64,
+                      weight_type=dtype.name)
     _, tensors = tensors_of(quantize_gguf(path, tmp_path / "f32.gguf", "F32", threads=1))
     _, src_tensors = tensors_of(path)
     raw = np.frombuffer(src_tensors["blk.0.ffn_up.weight"][1], dtype=np.uint16)
@@ -154,7 +154,7 @@ def test_in_memory_tensors_match_the_file_path(src, tmp_path):
 
 
 def test_imatrix_is_used_and_checked(tmp_path):
-    src = write_synthetic_llama(tmp_path / "eight.gguf", n_layer=8, n_embd=64, n_ff=128, vocab=64)
+    src = tiny_model("llama-heavy", tmp_path / "eight.gguf", layers=8, hidden=64, ff=128, vocab=64)
     layout = read_gguf(src)
     rng = np.random.default_rng(1)
     weights = {t.name: rng.random(t.ne[0]).astype(np.float32) + 0.1 for t in layout.tensors
