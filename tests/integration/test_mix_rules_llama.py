@@ -11,25 +11,10 @@ from pathlib import Path
 import pytest
 
 from converter.recipes import MIXES, Override
-from tests.fixtures.dry_run import RulesModel, planned_types, write_rules_model
+from tests.fixtures.dry_run import RULES_MODELS, RulesModel, planned_types, write_rules_model
 from tests.fixtures.llama_types import llama_tensor_types
 
 pytestmark = pytest.mark.integration
-
-MODELS = [
-    RulesModel("llama-tied", tied=True),
-    RulesModel("gqa-4", n_head=8, n_head_kv=2),
-    RulesModel("gqa-8", n_layer=16, n_head=32, n_head_kv=4),
-    RulesModel("llama-70b", n_layer=80, n_head=8, n_head_kv=1),
-    RulesModel("llama-65b", n_layer=80),  # 80 layers without GQA: not "70B"
-    RulesModel("qwen2-80-layers", arch="qwen2", n_layer=80),  # "70B" without GQA
-    RulesModel("mixtral-8-experts", n_expert=8, n_head_kv=2, tied=True),
-    RulesModel("qwen2moe-4-experts", arch="qwen2moe", n_expert=4),
-    RulesModel("phi3-fused-qkv", arch="phi3", fused_qkv=True, gated_ffn=False),
-    RulesModel("falcon", arch="falcon", n_layer=32, fused_qkv=True, gated_ffn=False),
-    RulesModel("odd-widths", width=96, ff=200),  # 96: 32-weight fallbacks; 200: no block fits, F16
-]
-
 
 @pytest.fixture(scope="module")
 def rules_dir(tmp_path_factory) -> Path:
@@ -47,7 +32,7 @@ def differences(ours: dict, ref: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("with_imatrix", [False, True], ids=["plain", "imatrix"])
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+@pytest.mark.parametrize("model", RULES_MODELS, ids=lambda m: m.name)
 def test_every_mix_picks_llama_cpp_types(rules_dir, model, with_imatrix):
     path = model_file(rules_dir, model)
     wrong = {}
@@ -68,8 +53,8 @@ OVERRIDES = [
 
 
 @pytest.mark.parametrize("overrides", OVERRIDES, ids=lambda o: ",".join(o))
-@pytest.mark.parametrize("model", [m for m in MODELS if m.name in ("gqa-4", "mixtral-8-experts", "odd-widths")],
-                         ids=lambda m: m.name)
+@pytest.mark.parametrize("model", [m for m in RULES_MODELS if m.name in ("gqa-4", "mixtral-8-experts",
+                                                                          "odd-widths")], ids=lambda m: m.name)
 @pytest.mark.parametrize("mix", ["Q4_K_M", "Q2_K", "F16"])
 def test_overrides_pick_llama_cpp_types(rules_dir, model, overrides, mix):
     path = model_file(rules_dir, model)

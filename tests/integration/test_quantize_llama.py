@@ -17,7 +17,7 @@ from converter.gguf_in import read_gguf
 from converter.imatrix import ImportanceMatrix
 from converter.quantize import quantize_gguf
 from converter.recipes import FLOAT_TYPES, MIXES, Override
-from tests.fixtures.dry_run import planned_types
+from tests.fixtures.dry_run import RULES_MODELS, planned_types, write_rules_model
 from tests.fixtures.llama import quantize_with_llama_cpp
 from tests.fixtures.llama_reference import FileDigest, file_digest, llama_cpp_digest, random_imatrix
 from tests.fixtures.llama_types import llama_tensor_types
@@ -100,6 +100,14 @@ def test_same_file_as_llama_cpp_on_a_heavy_tailed_llama(heavy_llama, tmp_path, m
 @pytest.mark.parametrize("mix", QUANTIZED_MIXES)
 def test_same_file_as_llama_cpp_on_a_heavy_tailed_llama_with_an_imatrix(heavy_f32, tmp_path, mix):
     assert_same_as_llama_cpp(heavy_f32, tmp_path / "ours.gguf", mix, imatrix=random_imatrix(heavy_f32))
+
+
+@pytest.mark.parametrize("mix", ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_S", "Q6_K", "Q4_0", "Q5_1"])
+@pytest.mark.parametrize("model", [m for m in RULES_MODELS if m.n_expert], ids=lambda m: m.name)
+def test_same_file_as_llama_cpp_on_moe_models_with_an_imatrix(model, tmp_path, mix):
+    """3-D expert tensors: every expert's rows take its own slice of the importance matrix."""
+    src = write_rules_model(tmp_path / f"{model.name}.gguf", model)
+    assert_same_as_llama_cpp(src, tmp_path / "ours.gguf", mix, imatrix=random_imatrix(src))
 
 
 @pytest.mark.parametrize("mix", ALL_MIXES)
