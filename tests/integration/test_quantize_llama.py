@@ -3,7 +3,8 @@
 Whole files are compared for every mix on the full SmolLM2 (real weights; its 576-wide rows send most tensors to
 the 32-weight fallback types) and on a synthetic heavy-tailed Llama whose rows are multiples of 256 (so every
 K-type is used, Q2_K included), plain and with an importance matrix. llama.cpp's outputs are kept as digests in
-tests/.cache (tests/fixtures/llama_reference.py): after the first run only our side is quantized again.
+tests/.cache (tests/fixtures/llama_reference.py): after the first run only our side is quantized again, and
+for SmolLM2 in one ``quantize_ladder`` pass over all mixes (each type shared by several mixes quantized once).
 Types alone (llama.cpp's dry run) are compared on the full model too.
 """
 
@@ -15,7 +16,7 @@ from gguf import GGMLQuantizationType as T
 
 from converter.gguf_in import read_gguf
 from converter.imatrix import ImportanceMatrix
-from converter.quantize import quantize_gguf
+from converter.quantize import quantize_gguf, quantize_ladder
 from converter.recipes import FLOAT_TYPES, MIXES, Override
 from tests.fixtures.dry_run import RULES_MODELS, planned_types, write_rules_model
 from tests.fixtures.llama import quantize_with_llama_cpp
@@ -28,10 +29,10 @@ THREADS = 2
 ALL_MIXES = list(MIXES)
 #: Mixes whose types read an importance matrix (llama.cpp's Q8_0 ignores it: ours must too).
 QUANTIZED_MIXES = [m for m in MIXES if MIXES[m].default not in FLOAT_TYPES]
-#: With an importance matrix, the synthetic model takes every mix; SmolLM2 (where an importance matrix makes the
-#: legacy types' search 5-10x slower, in llama.cpp too) the most used mix, and Q4_0, whose first ffn_down layers
-#: then become Q4_1 (only on the full model: the 4-block cut has none).
-SMOLLM2_IMATRIX_MIXES = ["Q4_K_M", "Q4_0"]
+#: With an importance matrix, the synthetic Llama takes every mix; SmolLM2 only the most used one (an
+#: importance matrix makes the legacy types' search 5-10x slower, in llama.cpp too: Q4_0 would add ~15 s; its
+#: Q4_1 guard layers are checked by the dry run below, Q4_0/Q4_1 bytes with an imatrix on the synthetic models).
+SMOLLM2_IMATRIX_MIXES = ["Q4_K_M"]
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +63,41 @@ def assert_same_digest(ours: FileDigest, ref: FileDigest, what: str) -> None:
     assert ours.file == ref.file
 
 
-def assert_same_as_llama_cpp(src: Path, dst: Path, mix: str, *, imatrix=None) -> FileDigest:
-    """Quantize ``src`` with our code into ``dst`` and compare the whole file with llama.cpp's; returns
-    llama.cpp's digest."""
+def assert_same_as_llama_cpp(src: Path, ours: FileDigest, mix: str, *, imatrix=None) -> FileDigest:
+    """Compare our file for ``src`` and ``mix`` with llama.cpp's; returns llama.cpp's digest."""
     ref = llama_cpp_digest(src, mix, imatrix=imatrix, threads=THREADS, cache=True)
-    quantize_gguf(src, dst, mix, threads=THREADS, imatrix=imatrix)
-    ours = file_digest(dst)
-    dst.unlink()  # the F32 mix of SmolLM2 is 540 MB
     assert_same_digest(ours, ref, mix)
     if imatrix is not None and mix != "Q8_0":  # not vacuous: the importance matrix changed llama.cpp's output
         assert ref.file != llama_cpp_digest(src, mix, threads=THREADS, cache=True).file
     return ref
 
 
+def quantize_and_digest(src: Path, dst: Path, mix: str, *, imatrix=None) -> FileDigest:
+    """Our file for ``src`` and ``mix`` (made by ``quantize_gguf``), as a digest; the file is removed."""
+    quantize_gguf(src, dst, mix, threads=THREADS, imatrix=imatrix)
+    digest = file_digest(dst)
+    dst.unlink()
+    return digest
+
+
+def ladder_digests(src: Path, mixes: list[str], out_dir: Path, *, imatrix=None) -> dict[str, FileDigest]:
+    """Our files for every mix from one ``quantize_ladder`` pass (a type shared by several mixes is quantized
+    once), as digests; the files are removed (the F32 mix of SmolLM2 is 540 MB)."""
+    paths = quantize_ladder(src, {m: out_dir / f"{m}.gguf" for m in mixes}, threads=THREADS, imatrix=imatrix)
+    digests = {m: file_digest(p) for m, p in zip(mixes, paths)}
+    for p in paths:
+        p.unlink()
+    return digests
+
+
+@pytest.fixture(scope="module")
+def smollm2_ours(smollm2_f32_gguf, tmp_path_factory) -> dict[str, FileDigest]:
+    return ladder_digests(smollm2_f32_gguf, ALL_MIXES, tmp_path_factory.mktemp("ours"))
+
+
 @pytest.mark.parametrize("mix", ALL_MIXES)
-def test_same_file_as_llama_cpp_on_smollm2(smollm2_f32_gguf, tmp_path, mix):
-    assert_same_as_llama_cpp(smollm2_f32_gguf, tmp_path / "ours.gguf", mix)
+def test_same_file_as_llama_cpp_on_smollm2(smollm2_f32_gguf, smollm2_ours, mix):
+    assert_same_as_llama_cpp(smollm2_f32_gguf, smollm2_ours[mix], mix)
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +105,30 @@ def smollm2_imatrix(smollm2_f32_gguf) -> dict:
     return random_imatrix(smollm2_f32_gguf)
 
 
+@pytest.fixture(scope="module")
+def smollm2_ours_with_imatrix(smollm2_f32_gguf, smollm2_imatrix, tmp_path_factory) -> dict[str, FileDigest]:
+    return ladder_digests(smollm2_f32_gguf, SMOLLM2_IMATRIX_MIXES, tmp_path_factory.mktemp("ours-imatrix"),
+                          imatrix=smollm2_imatrix)
+
+
 @pytest.mark.parametrize("mix", SMOLLM2_IMATRIX_MIXES)
-def test_same_file_as_llama_cpp_on_smollm2_with_an_imatrix(smollm2_f32_gguf, smollm2_imatrix, tmp_path, mix):
-    assert_same_as_llama_cpp(smollm2_f32_gguf, tmp_path / "ours.gguf", mix, imatrix=smollm2_imatrix)
+def test_same_file_as_llama_cpp_on_smollm2_with_an_imatrix(smollm2_f32_gguf, smollm2_imatrix,
+                                                          smollm2_ours_with_imatrix, mix):
+    assert_same_as_llama_cpp(smollm2_f32_gguf, smollm2_ours_with_imatrix[mix], mix, imatrix=smollm2_imatrix)
 
 
 @pytest.mark.parametrize("mix", ALL_MIXES)
 def test_same_file_as_llama_cpp_on_a_heavy_tailed_llama(heavy_llama, tmp_path, mix):
-    ref = assert_same_as_llama_cpp(heavy_llama, tmp_path / "ours.gguf", mix)
+    ref = assert_same_as_llama_cpp(heavy_llama, quantize_and_digest(heavy_llama, tmp_path / "q.gguf", mix), mix)
     # every row fits a 256-weight block, so each mix's own type is really used (Q2_K's included)
     assert MIXES[mix].default.name in {qtype for qtype, _ in ref.tensors.values()}
 
 
 @pytest.mark.parametrize("mix", QUANTIZED_MIXES)
 def test_same_file_as_llama_cpp_on_a_heavy_tailed_llama_with_an_imatrix(heavy_f32, tmp_path, mix):
-    assert_same_as_llama_cpp(heavy_f32, tmp_path / "ours.gguf", mix, imatrix=random_imatrix(heavy_f32))
+    imatrix = random_imatrix(heavy_f32)
+    ours = quantize_and_digest(heavy_f32, tmp_path / "q.gguf", mix, imatrix=imatrix)
+    assert_same_as_llama_cpp(heavy_f32, ours, mix, imatrix=imatrix)
 
 
 @pytest.mark.parametrize("mix", ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_S", "Q6_K", "Q4_0", "Q5_1"])
@@ -107,7 +136,9 @@ def test_same_file_as_llama_cpp_on_a_heavy_tailed_llama_with_an_imatrix(heavy_f3
 def test_same_file_as_llama_cpp_on_moe_models_with_an_imatrix(model, tmp_path, mix):
     """3-D expert tensors: every expert's rows take its own slice of the importance matrix."""
     src = write_rules_model(tmp_path / f"{model.name}.gguf", model)
-    assert_same_as_llama_cpp(src, tmp_path / "ours.gguf", mix, imatrix=random_imatrix(src))
+    imatrix = random_imatrix(src)
+    assert_same_as_llama_cpp(src, quantize_and_digest(src, tmp_path / "q.gguf", mix, imatrix=imatrix), mix,
+                             imatrix=imatrix)
 
 
 @pytest.mark.parametrize("mix", ALL_MIXES)
@@ -171,7 +202,9 @@ def test_computed_imatrix_has_the_model_shape(small_f32, computed_imatrix):
 
 
 def test_same_file_with_a_computed_imatrix(small_f32, computed_imatrix, tmp_path):
-    assert_same_as_llama_cpp(small_f32, tmp_path / "ours.gguf", "Q4_K_M", imatrix=computed_imatrix.weights())
+    imatrix = computed_imatrix.weights()
+    ours = quantize_and_digest(small_f32, tmp_path / "q.gguf", "Q4_K_M", imatrix=imatrix)
+    assert_same_as_llama_cpp(small_f32, ours, "Q4_K_M", imatrix=imatrix)
 
 
 def test_cli_imatrix_then_quantize_with_calibration(small_f32, tmp_path):
