@@ -166,8 +166,12 @@ def run_job(job: Job) -> tuple[list[Optional[np.ndarray]], float]:
     rows = job.rows
     data = to_float32(rows.raw(), rows.type, rows.n_per_row, job.allow_requantize)
     out: list[Optional[np.ndarray]] = []
+    done: dict[tuple[int, int], np.ndarray] = {}  # a ladder's mixes often share a type: quantize it once
     for i, (qtype, imatrix) in enumerate(job.targets):
-        encoded = quants.quantize(data, qtype, imatrix=imatrix).reshape(-1)
+        key = (qtype, id(imatrix))
+        if key not in done:
+            done[key] = quants.quantize(data, qtype, imatrix=imatrix).reshape(-1)
+        encoded = done[key]
         if job.slots is not None:
             write_at(job.slots[i], encoded)
             encoded = None
