@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from app.runtime import paths
 from app.runtime.errors import SettingsError
-from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_OFFERED, get_mix
+from converter.core.quant_types import DEFAULT_MIX, KV_CACHE_DEFAULT, KV_CACHE_OFFERED, get_mix
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Settings:
     threads: int = field(default_factory=default_threads)
     default_quant: str = DEFAULT_MIX.name
     context_length: int = 4096
-    kv_type: str = "f16"
+    kv_type: str = KV_CACHE_DEFAULT
     gpu_layers: int = GPU_LAYERS_AUTO
     kl_threshold: float = 0.05  # quality view: largest acceptable mean KL divergence
     temperature: float = 0.7

@@ -129,6 +129,9 @@ KV_CACHE_TYPES: tuple[str, ...] = tuple(t.name.lower() for t in QType if t.kv_ca
 KV_CACHE_OFFERED: tuple[str, ...] = tuple(
     t.name.lower() for t in sorted((t for t in QType if t.kv_offered), key=lambda t: -t.block_bytes / t.block_elements))
 
+#: llama.cpp's default K/V cache type (``--cache-type-k/-v f16``), and Kompakt's.
+KV_CACHE_DEFAULT: str = QType.F16.name.lower()
+
 
 def pad(n: int, alignment: int) -> int:
     """Round ``n`` up to a multiple of ``alignment`` (``GGML_PAD``)."""

@@ -6,12 +6,12 @@ import pytest
 from gguf import GGMLQuantizationType as T
 from gguf import GGUFValueType as V
 
-from converter import quants
 from converter.errors import QuantizationError
 from converter.gguf_in import read_gguf
 from converter.core.progress import CancelToken, Cancelled
 from converter.core.quant_types import UnknownTypeError
 from converter.quantize import InputTensor, plan_gguf, quantize_gguf, quantize_ladder, quantize_tensors
+from tests.fixtures.ggml_oracle import ggml_quantize
 from tests.fixtures.tiny_models import tiny_model
 
 
@@ -123,10 +123,10 @@ def test_output_layout_and_metadata(src, tmp_path):
     assert tensors["token_embd.weight"][0] == T.Q6_K and tensors["blk.1.attn_v.weight"][0] == T.Q6_K
     assert tensors["blk.0.attn_v.weight"][0] == T.Q4_K  # of 2 layers only the last gets more bits
     assert tensors["blk.0.attn_q.weight"][0] == T.Q4_K and tensors["blk.1.attn_norm.weight"][0] == T.F32
-    # the bytes are the quantizer's, tensor by tensor
+    # the bytes are llama.cpp's (ggml_quantize_chunk), tensor by tensor
     _, src_tensors = tensors_of(src)
     rows = np.frombuffer(src_tensors["blk.0.attn_q.weight"][1], dtype=np.float32).reshape(-1, 256)
-    assert tensors["blk.0.attn_q.weight"][1] == quants.quantize(rows, T.Q4_K).tobytes()
+    assert tensors["blk.0.attn_q.weight"][1] == ggml_quantize(rows, T.Q4_K).tobytes()
     assert tensors["output_norm.weight"][1] == src_tensors["output_norm.weight"][1]
     assert out.stat().st_size % 32 == 0
 

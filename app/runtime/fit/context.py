@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from converter.core.quant_types import QType, pad
+from converter.core.quant_types import KV_CACHE_DEFAULT, QType, pad
 
 from app.runtime.errors import FitError
 
@@ -19,8 +19,8 @@ class ContextParams:
     n_ctx: int = 4096
     n_batch: int = 512
     n_ubatch: int = 512
-    type_k: str = "f16"
-    type_v: str = "f16"
+    type_k: str = KV_CACHE_DEFAULT
+    type_v: str = KV_CACHE_DEFAULT
     flash_attn: bool = False
     #: llama.cpp's default (true): sliding-window layers get a full-size cache; false gives them n_swa + n_ubatch.
     swa_full: bool = True

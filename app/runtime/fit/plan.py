@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from converter.core.quant_types import QType
+
 from .context import CTX_PAD, ContextParams
 from .devices import Machine
 from .estimate import MemoryEstimate, estimate
@@ -126,8 +128,8 @@ def _suggestions(spec: ModelSpec, machine: Machine, ctx: ContextParams, gpu_laye
     fits_ctx = max_context(spec, machine, ctx, gpu_layers, limit)
     if fits_ctx:
         out.append(f"a context of {fits_ctx} tokens fits")
-    if ctx.type_k == "f16" or ctx.type_v == "f16":
-        q8 = replace(ctx, type_k="q8_0", type_v="q8_0", flash_attn=True)
+    if not (ctx.k_type.is_quantized and ctx.v_type.is_quantized):  # suggest the 8-bit cache
+        q8 = replace(ctx, type_k=QType.Q8_0.name.lower(), type_v=QType.Q8_0.name.lower(), flash_attn=True)
         alt = best_gpu_layers(spec, machine, q8) if gpu_layers is None else estimate(spec, machine, q8, gpu_layers)
         if alt is not None and alt.fits:
             out.append("a q8_0 KV cache with flash attention fits")

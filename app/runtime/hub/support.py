@@ -1,8 +1,7 @@
 """Does our converter know a checkpoint's architecture? One function asks the converter's registry.
 
 ``converter.archs.get_architecture(config, path)`` raises ``UnsupportedArchitectureError`` for an architecture it
-cannot convert. Until that registry exists (it is being written beside this module), every architecture counts as
-supported: the converter then refuses it itself, with its own clear message.
+cannot convert, so the Hub code can refuse a repo before downloading anything.
 """
 
 from __future__ import annotations
@@ -28,11 +27,8 @@ def architecture_name(config: Mapping[str, Any] | None) -> str | None:
 
 def is_supported_architecture(config: Mapping[str, Any]) -> bool:
     """True if the converter's architecture registry accepts this ``config.json`` content."""
-    try:
-        from converter.archs import get_architecture  # type: ignore[attr-defined]
-    except ImportError:
-        log.debug("converter.archs is not available yet: cannot check %s", architecture_name(config))
-        return True
+    from converter.archs import get_architecture
+
     try:
         get_architecture(dict(config), None)
     except UnsupportedArchitectureError:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
-from converter.core.quant_types import QType
+from converter.core.quant_types import KV_CACHE_DEFAULT, QType
 from app.runtime.llama.log import first_error
 from converter.core.progress import CancelToken, Cancelled
 
@@ -41,8 +41,8 @@ class ContextOptions:
     n_ubatch: Optional[int] = None
     n_seq_max: int = 1
     n_outputs_max: int = 0
-    type_k: str = "f16"
-    type_v: str = "f16"
+    type_k: str = KV_CACHE_DEFAULT
+    type_v: str = KV_CACHE_DEFAULT
     flash_attn: str = "auto"  # one of FLASH_ATTN
     swa_full: Optional[bool] = None
 
