@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from converter.core.quant_types import QType
+
 #: Flash attention kernels of the GPU backends, as (head size K, head size V) pairs and K/V cache types:
 #: ``ggml_cuda_get_best_fattn_kernel`` (ggml-cuda/fattn.cu; ROCm and MUSA build the same file) supports equal K/V
 #: head sizes 64-256 and DeepSeek's 576/512 with K and V of one type among f32/f16/bf16/q4_0/q8_0 (other quantized
@@ -27,18 +29,16 @@ from typing import Sequence
 #: unable: llama.cpp then falls back to attention without the fused kernel.
 _FA_HEADS_CUDA = {(64, 64), (80, 80), (96, 96), (112, 112), (128, 128), (256, 256), (576, 512)}
 _FA_HEADS_METAL = {(d, d) for d in (32, 40, 48, 64, 72, 80, 96, 112, 128, 192, 256)} | {(576, 512)}
-_FA_TYPES_CUDA = {"f32", "f16", "bf16", "q4_0", "q8_0"}
-_FA_TYPES_METAL = {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"}
-FLASH_ATTN_RULES: dict[str, tuple[set[tuple[int, int]], set[str], bool]] = {
+_FA_TYPES_CUDA = {QType.F32, QType.F16, QType.BF16, QType.Q4_0, QType.Q8_0}
+_FA_TYPES_METAL = {QType.F16, QType.BF16, QType.Q4_0, QType.Q4_1, QType.Q5_0, QType.Q5_1, QType.Q8_0}
+FLASH_ATTN_RULES: dict[str, tuple[set[tuple[int, int]], set[QType], bool]] = {
     # kind: (head sizes, cache types, K and V must have one type)
     "cuda": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
     "rocm": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
     "musa": (_FA_HEADS_CUDA, _FA_TYPES_CUDA, True),
-    "vulkan": (_FA_HEADS_CUDA, {"f16", "q4_0", "q8_0"}, False),
+    "vulkan": (_FA_HEADS_CUDA, {QType.F16, QType.Q4_0, QType.Q8_0}, False),
     "metal": (_FA_HEADS_METAL, _FA_TYPES_METAL, False),
 }
-
-from converter.core.quant_types import QType
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class GpuDevice:
         if rule is None:
             return False
         heads, types, same_type = rule
-        return (all(h in heads for h in head_dims) and type_k.lower() in types and type_v.lower() in types
+        return (all(h in heads for h in head_dims) and QType.parse(type_k) in types and QType.parse(type_v) in types
                 and (type_k.lower() == type_v.lower() or not same_type))
 
 
