@@ -9,9 +9,10 @@ def add_parser(subparsers) -> None:
     """Register ``info``."""
     p = subparsers.add_parser("info", help="describe a Hugging Face model repo (architecture, size, GGUF files)",
                               description="Show a Hub model's architecture, parameter count, licence, gating, "
-                                          "whether Kompakt can convert it, its files with sizes, and any "
-                                          "ready-made GGUF files with their quant types (pick one with "
-                                          "`kompakt download REPO --include NAME`).")
+                                          "whether Kompakt can convert it (when not: ready-made GGUF repos of the "
+                                          "same model and the supported architectures), its files with sizes, "
+                                          "and any ready-made GGUF files with their quant types (pick one with "
+                                          "`kompakt download REPO --include NAME`). Nothing is downloaded.")
     p.add_argument("repo", help="repo id (owner/name), owner/name@revision, or a huggingface.co URL")
     p.add_argument("--revision", help="branch, tag or commit (default: main)")
     p.set_defaults(run=run)
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.search import format_table, human_count
 
     def job() -> int:
-        from app.runtime.hub import gguf_files, model_info
+        from app.runtime.hub import gguf_files, model_info, support_report
         from app.runtime.sources import HubRepo, resolve_source
 
         source = resolve_source(args.repo)
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{d.repo_id} @ {d.sha}")
         print(f"architecture: {d.architecture or '?'}   parameters: {human_count(d.parameters)}   "
               f"licence: {d.license or '?'}   gated: {'yes' if d.gated else 'no'}   converts: {converts}")
+        print("\n".join(support_report(d.repo_id, details=d).lines()))
         rows = [["FILE", "SIZE"]] + [[f.name, human_bytes(f.size) if f.size is not None else "?"] for f in d.files]
         print(format_table(rows))
         ggufs = gguf_files(d.files)

@@ -96,19 +96,19 @@ def test_resolve_source(tmp_path):
 def test_support_check_asks_the_real_registry(smollm2_hf):
     import json
 
-    from app.runtime.hub.support import is_supported_architecture
+    from app.runtime.hub.support import support_problem
 
     config = json.loads((smollm2_hf / "config.json").read_text())
-    assert is_supported_architecture(config)
-    assert not is_supported_architecture({**config, "architectures": ["SurelyUnknownForCausalLM"],
-                                          "model_type": "surely_unknown"})
+    assert support_problem(config) is None
+    problem = support_problem({**config, "architectures": ["SurelyUnknownForCausalLM"], "model_type": "surely_unknown"})
+    assert problem == "Kompakt's converter does not support the SurelyUnknownForCausalLM architecture"
 
 
 def test_support_check_treats_an_unusable_config_as_unsupported(monkeypatch):
     import sys
     import types
 
-    from app.runtime.hub.support import is_supported_architecture
+    from app.runtime.hub.support import support_problem
     from converter.errors import CheckpointError
 
     registry = types.ModuleType("converter.archs")
@@ -118,4 +118,18 @@ def test_support_check_treats_an_unusable_config_as_unsupported(monkeypatch):
 
     registry.get_architecture = get_architecture  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converter.archs", registry)
-    assert is_supported_architecture({"architectures": ["LlamaForCausalLM"]}) is False
+    assert support_problem({"architectures": ["LlamaForCausalLM"]}) == (
+        "Kompakt's converter knows LlamaForCausalLM but cannot use this config.json: "
+        "config.json lacks num_hidden_layers")
+
+
+@pytest.mark.parametrize("repo, queries", [
+    ("Qwen/Qwen3-30B-A3B-Instruct-2507", ["Qwen3-30B-A3B-Instruct-2507", "Qwen3-30B-A3B-Instruct", "Qwen3-30B-A3B"]),
+    ("openai/gpt-oss-20b", ["gpt-oss-20b", "gpt-oss"]),
+    ("acme/Fancy-7B", ["Fancy-7B"]),
+    ("acme/phi", ["phi"]),
+])
+def test_family_queries_go_from_the_full_name_to_shorter_prefixes(repo, queries):
+    from app.runtime.hub.alternatives import family_queries
+
+    assert family_queries(repo) == queries

@@ -26,7 +26,7 @@ from . import cache as hubcache
 from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, hf_headers, is_offline, require_online, with_retries
 from .remote_files import fetch_json, file_url
 from .selection import INDEX_FILE, is_pickle, select_files
-from .support import architecture_name, is_supported_architecture
+from .support import architecture_name, support_problem
 from .transfer import ByteCounter, fetch_blob
 
 log = logging.getLogger(__name__)
@@ -161,10 +161,11 @@ def _check_architecture(repo_id: str, names: list[str], common: dict) -> None:
         raise UnsupportedModelError(f"{repo_id} has no config.json, so it is not a checkpoint Kompakt can "
                                     "convert (nothing was downloaded)", repo_id=repo_id)
     config = fetch_json(repo_id, "config.json", **common)
-    if not is_supported_architecture(config):
-        arch = architecture_name(config) or "unknown"
-        raise UnsupportedModelError(f"{repo_id} uses the {arch} architecture, which Kompakt's converter does "
-                                    "not support (nothing was downloaded)", repo_id=repo_id, architecture=arch)
+    problem = support_problem(config)
+    if problem is not None:
+        raise UnsupportedModelError(f"{repo_id}: {problem} (nothing was downloaded; `kompakt info {repo_id}` names "
+                                    "ready-made GGUF alternatives)", repo_id=repo_id,
+                                    architecture=architecture_name(config) or "unknown")
 
 
 def _download_file(repo_id: str, filename: str, commit: str, pointer: Path, size: Optional[int], token,

@@ -10,7 +10,7 @@ from converter.core.progress import CancelToken
 
 from ._client import DEFAULT_RETRY, TIMEOUT, RetryPolicy, api, require_online, with_retries
 from .remote_files import fetch_json
-from .support import architecture_name, is_supported_architecture
+from .support import architecture_name, support_problem
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class ModelDetails:
     pipeline_tag: Optional[str]
     files: list[RepoFile] = field(default_factory=list)
     supported: Optional[bool] = None
+    #: Why the converter cannot take it (one line), when ``supported`` is False.
+    support_problem: Optional[str] = None
     downloads: Optional[int] = None
     likes: Optional[int] = None
     tags: list[str] = field(default_factory=list)
@@ -87,13 +89,14 @@ def fetch_config(repo_id: str, revision: str | None = None, token: str | bool | 
 
 
 def support_of(repo_id: str, revision: str | None = None, token: str | bool | None = None, *,
-               retry: RetryPolicy = DEFAULT_RETRY) -> tuple[Optional[str], Optional[bool]]:
-    """``(architecture, supported)`` from config.json; ``(None, None)`` when it cannot be read (gated, absent)."""
+               retry: RetryPolicy = DEFAULT_RETRY) -> tuple[Optional[str], Optional[bool], Optional[str]]:
+    """``(architecture, supported, problem)`` from config.json; all None when it cannot be read (gated, absent)."""
     try:
         config = fetch_config(repo_id, revision, token, retry=retry)
     except (HubAuthError, HubNotFoundError):
-        return None, None
-    return architecture_name(config), is_supported_architecture(config)
+        return None, None, None
+    problem = support_problem(config)
+    return architecture_name(config), problem is None, problem
 
 
 def model_info(repo_id: str, revision: str | None = None, token: str | bool | None = None, *,
@@ -111,9 +114,9 @@ def model_info(repo_id: str, revision: str | None = None, token: str | bool | No
     files = [RepoFile(s.rfilename, s.lfs.size if s.lfs else s.size, s.lfs.sha256 if s.lfs else None)
              for s in info.siblings or []]
     architecture = architecture_name(info.config)
-    supported = None
+    supported = problem = None
     if check_support and any(f.name == "config.json" for f in files):
-        arch_from_file, supported = support_of(repo_id, info.sha or revision, token, retry=retry)
+        arch_from_file, supported, problem = support_of(repo_id, info.sha or revision, token, retry=retry)
         architecture = arch_from_file or architecture
     return ModelDetails(
         repo_id=info.id or repo_id,
@@ -125,6 +128,7 @@ def model_info(repo_id: str, revision: str | None = None, token: str | bool | No
         pipeline_tag=info.pipeline_tag,
         files=files,
         supported=supported,
+        support_problem=problem,
         downloads=info.downloads,
         likes=info.likes,
         tags=list(info.tags or []),

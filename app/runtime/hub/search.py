@@ -61,10 +61,12 @@ def _summary(info) -> ModelSummary:
 
 def search_models(query: str, *, sort: SortKey = "downloads", limit: int = 20, gguf: bool = False,
                   token: str | bool | None = None, check_support: bool = True,
+                  pipeline_tag: Optional[str] = "text-generation",
                   cancel: Optional[CancelToken] = None, retry: RetryPolicy = DEFAULT_RETRY) -> list[ModelSummary]:
     """Text search over text-generation models, best first by ``sort`` (``downloads`` or ``trending``, ...).
 
-    ``gguf=True`` returns repos with ready-made GGUF files instead. With ``check_support`` each non-GGUF result's
+    ``gguf=True`` returns repos with ready-made GGUF files instead; ``pipeline_tag=None`` drops the
+    text-generation filter (GGUF uploads of multimodal models carry other tags). With ``check_support`` each non-GGUF result's
     config.json (a few KB) is fetched to ask our converter whether it knows the architecture; the Hub's answer
     for gated models without a token is "unknown" (``supported=None``).
     """
@@ -75,7 +77,7 @@ def search_models(query: str, *, sort: SortKey = "downloads", limit: int = 20, g
     require_online()
 
     def call() -> list:
-        return list(api(token).list_models(search=query or None, pipeline_tag="text-generation",
+        return list(api(token).list_models(search=query or None, pipeline_tag=pipeline_tag,
                                            filter="gguf" if gguf else None, sort=SORTS[sort],  # type: ignore[arg-type]
                                            limit=limit, expand=_EXPAND))  # type: ignore[arg-type]
 
@@ -87,7 +89,7 @@ def search_models(query: str, *, sort: SortKey = "downloads", limit: int = 20, g
         if result.is_gguf:
             return result
         try:
-            arch, supported = support_of(result.repo_id, None, token, retry=retry)
+            arch, supported, _problem = support_of(result.repo_id, None, token, retry=retry)
         except HubError as exc:  # one unreadable config must not sink the whole search
             log.info("cannot check %s: %s", result.repo_id, exc)
             return result

@@ -1,13 +1,13 @@
-"""Does our converter know a checkpoint's architecture? One function asks the converter's registry.
+"""Does our converter know a checkpoint's architecture? One place asks the converter's registry.
 
 ``converter.archs.get_architecture(config, path)`` raises ``UnsupportedArchitectureError`` for an architecture it
-cannot convert, so the Hub code can refuse a repo before downloading anything.
+cannot convert, so the Hub code can refuse a repo (and name alternatives) before downloading anything.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from converter.errors import ConverterError, UnsupportedArchitectureError
 
@@ -25,15 +25,16 @@ def architecture_name(config: Mapping[str, Any] | None) -> str | None:
     return model_type if isinstance(model_type, str) else None
 
 
-def is_supported_architecture(config: Mapping[str, Any]) -> bool:
-    """True if the converter's architecture registry accepts this ``config.json`` content."""
+def support_problem(config: Mapping[str, Any]) -> Optional[str]:
+    """Why the converter cannot take this ``config.json`` content (one line), or None when it can."""
     from converter.archs import get_architecture
 
     try:
         get_architecture(dict(config), None)
-    except UnsupportedArchitectureError:
-        return False
+    except UnsupportedArchitectureError as exc:
+        return f"Kompakt's converter does not support the {exc.architecture} architecture"
     except (ConverterError, KeyError, TypeError, ValueError) as exc:  # known name, but a config it cannot use
         log.debug("architecture check failed for %s: %s", architecture_name(config), exc)
-        return False
-    return True
+        return f"Kompakt's converter knows {architecture_name(config)} but cannot use this config.json: {exc}"
+    return None
+
