@@ -20,6 +20,12 @@ def _search(query: str, *, progress, cancel):  # noqa: ARG001 - the Worker passe
     return search_models(query, limit=20, cancel=cancel)
 
 
+def _support(repo_id: str, *, progress, cancel):  # noqa: ARG001
+    from app.runtime.hub import support_report
+
+    return support_report(repo_id, cancel=cancel)
+
+
 def _describe(m) -> str:
     params = f"{m.parameters / 1e9:.1f}B" if m.parameters else "? params"
     bits = [params, m.architecture or "?"]
@@ -40,6 +46,9 @@ class SourcePage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._worker: Optional[Worker] = None
+        self._support_worker: Optional[Worker] = None
+        #: repo id -> whether the converter takes it (False: not offered as a source), from search or the check
+        self._supported: dict[str, Optional[bool]] = {}
         self._pending_query = ""
         self._error = ""
 
@@ -61,7 +70,9 @@ class SourcePage(QWidget):
         self._debounce.setInterval(SEARCH_DELAY_MS)
         self._debounce.timeout.connect(self._start_search)
         self.search_edit.textChanged.connect(self._query_changed)
-        self.results.currentItemChanged.connect(lambda *_: self.changed.emit())
+        self.results.currentItemChanged.connect(lambda *_: self._selection_changed())
+        self.support_status = hint("")
+        self.support_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.local_edit = QLineEdit()
         self.local_edit.setPlaceholderText("/path/to/model-folder or /path/to/model.gguf")
@@ -90,6 +101,7 @@ class SourcePage(QWidget):
         layout.addWidget(self.search_edit)
         layout.addWidget(self.results, 1)
         layout.addWidget(self.search_status)
+        layout.addWidget(self.support_status)
         layout.addSpacing(6)
         layout.addWidget(self.local_radio)
         layout.addLayout(local_row)
@@ -107,7 +119,7 @@ class SourcePage(QWidget):
             except ValueError:
                 return None
         current = self.results.currentItem()
-        if current is not None:
+        if current is not None and self._supported.get(current.data(Qt.ItemDataRole.UserRole)) is not False:
             return HubRepo(current.data(Qt.ItemDataRole.UserRole))
         return None
 
@@ -176,10 +188,12 @@ class SourcePage(QWidget):
         for m in results:
             entry = QListWidgetItem(_describe(m))
             entry.setData(Qt.ItemDataRole.UserRole, m.repo_id)
-            if m.supported is False or m.is_gguf:
+            self._supported[m.repo_id] = m.supported
+            if m.is_gguf:
                 entry.setFlags(entry.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                entry.setToolTip("Kompakt cannot convert this architecture" if m.supported is False
-                                 else "This repository holds GGUF files only")
+                entry.setToolTip("This repository holds GGUF files only")
+            elif m.supported is False:  # selectable: the check below names the alternatives
+                entry.setToolTip("Kompakt cannot convert this architecture; select it to see alternatives")
             self.results.addItem(entry)
         self.search_status.setText(f"{len(results)} results" if results else "No text-generation models found.")
 
@@ -187,8 +201,39 @@ class SourcePage(QWidget):
         if self.sender() is self._worker:
             show_failure(self.search_status, "Search failed:", message)
 
+    # -- can Kompakt convert the selected repo? -------------------------------------------------------------------
+    def _selection_changed(self) -> None:
+        if self._support_worker is not None and self._support_worker.is_running():
+            self._support_worker.cancel()  # its late answer is ignored, like a late search
+        self._support_worker = None
+        current = self.results.currentItem()
+        if current is None:
+            self.support_status.setText("")
+        else:
+            repo_id = current.data(Qt.ItemDataRole.UserRole)
+            self.support_status.setText(f"Checking whether Kompakt can convert {repo_id}…")
+            worker = Worker(_support, repo_id, name="hub-support")
+            worker.succeeded.connect(self._show_support)
+            worker.failed.connect(self._support_failed)
+            self._support_worker = worker
+            worker.start()
+        self.changed.emit()
+
+    def _show_support(self, report) -> None:
+        if self.sender() is not self._support_worker:
+            return
+        self._supported[report.repo_id] = report.supported
+        self.support_status.setText(("✓ " if report.supported else "✗ " if report.supported is False else "")
+                                    + "\n".join(report.lines()))
+        self.changed.emit()
+
+    def _support_failed(self, message: str) -> None:
+        if self.sender() is self._support_worker:
+            show_failure(self.support_status, "Cannot check this model:", message)
+
     def stop(self) -> None:
-        """Cancel a running search (page closing)."""
+        """Cancel a running search or support check (page closing)."""
         self._debounce.stop()
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in (self._worker, self._support_worker):
+            if worker is not None:
+                worker.cancel()
