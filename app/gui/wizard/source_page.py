@@ -170,16 +170,21 @@ class SourcePage(QWidget):
         else:
             self._debounce.stop()
 
-    def _start_search(self) -> None:
-        if self._worker is not None and self._worker.is_running():
-            self._worker.cancel()  # its late result is ignored: only the newest query's worker fills the list
-        query = self._pending_query
-        self.search_status.setText(f"Searching for “{query}”…")
-        worker = Worker(_search, query, name="hub-search")
-        worker.succeeded.connect(self._show_results)
-        worker.failed.connect(self._search_failed)
-        self._worker = worker
+    def _replace(self, old: Optional[Worker], job, arg: str, name: str, ok, failed) -> Worker:
+        """Start ``job(arg)`` on a Worker; a running ``old`` one is cancelled (its late answer is ignored: the
+        slots only take the newest worker's answer)."""
+        if old is not None and old.is_running():
+            old.cancel()
+        worker = Worker(job, arg, name=name)
+        worker.succeeded.connect(ok)
+        worker.failed.connect(failed)
         worker.start()
+        return worker
+
+    def _start_search(self) -> None:
+        self.search_status.setText(f"Searching for “{self._pending_query}”…")
+        self._worker = self._replace(self._worker, _search, self._pending_query, "hub-search", self._show_results,
+                                     self._search_failed)
 
     def _show_results(self, results) -> None:
         if self.sender() is not self._worker:  # a late answer to an older query
@@ -203,20 +208,17 @@ class SourcePage(QWidget):
 
     # -- can Kompakt convert the selected repo? -------------------------------------------------------------------
     def _selection_changed(self) -> None:
-        if self._support_worker is not None and self._support_worker.is_running():
-            self._support_worker.cancel()  # its late answer is ignored, like a late search
-        self._support_worker = None
         current = self.results.currentItem()
         if current is None:
+            if self._support_worker is not None:
+                self._support_worker.cancel()
+            self._support_worker = None
             self.support_status.setText("")
         else:
             repo_id = current.data(Qt.ItemDataRole.UserRole)
             self.support_status.setText(f"Checking whether Kompakt can convert {repo_id}…")
-            worker = Worker(_support, repo_id, name="hub-support")
-            worker.succeeded.connect(self._show_support)
-            worker.failed.connect(self._support_failed)
-            self._support_worker = worker
-            worker.start()
+            self._support_worker = self._replace(self._support_worker, _support, repo_id, "hub-support",
+                                                 self._show_support, self._support_failed)
         self.changed.emit()
 
     def _show_support(self, report) -> None:
