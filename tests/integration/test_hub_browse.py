@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.runtime.errors import HubAuthError, HubNotFoundError
-from app.runtime.hub import list_gguf_files, model_info, remote_checkpoint_meta, search_models
+from app.runtime.hub import list_gguf_files, model_info, remote_checkpoint_meta, search_models, support_report
 from tests.fixtures.fake_hub import fake_hub  # noqa: F401 - pytest fixture
 from tests.fixtures.hub_repos import tiny_repo
 
@@ -65,6 +65,22 @@ def test_model_info_lists_files_with_sizes(catalogue):
     assert gated.gated and gated.supported is None
     with pytest.raises(HubNotFoundError):
         model_info("acme/missing")
+
+
+def test_support_report_before_download(catalogue):
+    fancy = support_report("acme/fancy-tiny")
+    assert (fancy.supported, fancy.architecture) == (False, "FancyForCausalLM")
+    assert [a.repo_id for a in fancy.alternatives] == []  # no GGUF repo's name holds "fancy-tiny"
+    assert fancy.lines()[1] == "No ready-made GGUF of this model was found on the Hub."
+    assert "LlamaForCausalLM" in fancy.supported_architectures
+    gated = support_report("meta/llama-tiny-gated")
+    assert gated.supported is None and gated.lines() == [
+        "Whether Kompakt can convert it is unknown: the repo is gated (request access, then `kompakt login`)."]
+    gguf = support_report("bart/llama-tiny-GGUF")
+    assert gguf.supported is None and not gguf.alternatives
+    assert gguf.verdict == "The repo holds ready-made GGUF files: nothing to convert, download one of them."
+    llama = support_report("acme/llama-tiny")
+    assert llama.lines() == ["Kompakt can convert acme/llama-tiny (LlamaForCausalLM)."] and not llama.alternatives
 
 
 def test_gguf_listing_reads_quant_types_and_groups_shards(catalogue):

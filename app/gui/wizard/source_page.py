@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
@@ -170,7 +170,8 @@ class SourcePage(QWidget):
         else:
             self._debounce.stop()
 
-    def _replace(self, old: Optional[Worker], job, arg: str, name: str, ok, failed) -> Worker:
+    def _replace(self, old: Optional[Worker], job: Callable[..., Any], arg: str, name: str,
+                 ok: Callable[[Any], None], failed: Callable[[str], None]) -> Worker:
         """Start ``job(arg)`` on a Worker; a running ``old`` one is cancelled (its late answer is ignored: the
         slots only take the newest worker's answer)."""
         if old is not None and old.is_running():
