@@ -94,7 +94,8 @@ def moe_models(workdir: Path) -> dict[str, Path]:
 
     models = {}
     for arch in ("qwen3moe", "mixtral"):
-        folder = make_oracle_checkpoint(arch, workdir / arch, smollm2_dir=hf_checkpoint() if arch in BPE_ARCHS else None)
+        smollm2 = hf_checkpoint() if arch in BPE_ARCHS else None
+        folder = make_oracle_checkpoint(arch, workdir / arch, smollm2_dir=smollm2)
         for mix in ("f16", "q4_k_m"):
             models[f"{arch}-{mix}"] = out = workdir / f"{arch}-{mix}.gguf"
             convert(folder, out, mix)

@@ -62,7 +62,8 @@ def moe(tmp_path_factory, smollm2_hf):
     return get
 
 
-def compare(path: Path, ctx: ContextParams, isa: str, compute_rel: float = COMPUTE_REL) -> dict[str, tuple[float, int]]:
+def compare(path: Path, ctx: ContextParams, isa: str,
+            compute_rel: float = COMPUTE_REL) -> dict[str, tuple[float, int]]:
     """Assert every buffer of ``path`` under ``ctx`` against llama.cpp's log; return (logged, estimated) pairs."""
     measured = measure_buffers(path, ctx)
     cpu = estimate(spec_from_gguf(path), Machine(ram_free=0, cpu_isa=isa), ctx, 0).devices[0]

@@ -15,8 +15,9 @@ largest set of tensors alive at one time. For a decoder-only transformer three m
 
 The FFN (gate, up and their SwiGLU product: ``3 n_ff + 4 n_embd`` floats per token, plus the live masks; for
 mixtures of experts ``n_ff`` is the expert width times ``n_expert_used``, see :func:`ffn_streams`) wins for
-models with a small vocabulary and a wide FFN. iSWA models keep two masks alive, one per cache. Measured on SmolLM2 these peaks land
-within about 1 % of llama.cpp's CPU compute buffer (see bench/fit_accuracy.py).
+models with a small vocabulary and a wide FFN. iSWA models keep two masks alive, one per cache. Measured on
+SmolLM2 and tiny MoE models these peaks land within about 1 % of llama.cpp's CPU compute buffer (see
+bench/fit_accuracy.py).
 
 On a GPU the same graph is split by where the layers live: each device's buffer is the largest peak of the
 layers it runs (the output peak belongs to the device of the output layer); the CPU side of a fully offloaded
