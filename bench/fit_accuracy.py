@@ -8,6 +8,7 @@ Target: every component within 3 % or 16 MiB of llama.cpp's figure.
 
     python bench/fit_accuracy.py            # full grid (a few minutes on 2 cores)
     python bench/fit_accuracy.py --quick    # a handful of configurations
+    python bench/fit_accuracy.py --moe      # the mixtures of experts only (full grid)
 """
 
 from __future__ import annotations
@@ -80,6 +81,28 @@ def build_models(workdir: Path, quick: bool) -> dict[str, Path]:
                                            ff=1536)
     models["tiny-gemma3-iswa"] = tiny_model("gemma3-gguf", workdir / "tiny-gemma3.gguf", vocab=1024, head_dim=128,
                                             sliding_window=512)
+    return models | moe_models(workdir)
+
+
+def moe_models(workdir: Path) -> dict[str, Path]:
+    """Mixtures of experts: the oracle tests' tiny Qwen3-MoE and Mixtral converted by us (F16, Q4_K_M), and
+    tiny GGUFs whose compute buffer is the experts' FFN (routed only, repacked Q4_0, a Qwen2-MoE shared expert)."""
+    from converter.convert import convert
+    from tests.fixtures.oracle_models import BPE_ARCHS, make_oracle_checkpoint
+    from tests.fixtures.smollm2 import hf_checkpoint
+    from tests.fixtures.tiny_models import tiny_model
+
+    models = {}
+    for arch in ("qwen3moe", "mixtral"):
+        smollm2 = hf_checkpoint() if arch in BPE_ARCHS else None
+        folder = make_oracle_checkpoint(arch, workdir / arch, smollm2_dir=smollm2)
+        for mix in ("f16", "q4_k_m"):
+            models[f"{arch}-{mix}"] = out = workdir / f"{arch}-{mix}.gguf"
+            convert(folder, out, mix)
+    models["tiny-qwen3moe-ffn"] = tiny_model("qwen3moe-gguf", workdir / "moe.gguf")
+    models["tiny-qwen3moe-q4_0"] = tiny_model("qwen3moe-gguf", workdir / "moe-q4_0.gguf", weight_type="Q4_0")
+    models["tiny-qwen2moe-shexp"] = tiny_model("qwen3moe-gguf", workdir / "moe-shexp.gguf", arch="qwen2moe",
+                                               tied=False, shared_ff=4096)
     return models
 
 
@@ -105,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the grid and print the table; exit 1 if any component misses the target."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few configurations only")
+    ap.add_argument("--moe", action="store_true", help="the mixtures of experts only")
     args = ap.parse_args(argv)
     _, info, _ = detect_llama_devices()
     isa = cpu_isa(info)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="kompakt-fit-") as tmp:
-        for name, path in build_models(Path(tmp), args.quick).items():
+        models = moe_models(Path(tmp)) if args.moe else build_models(Path(tmp), args.quick)
+        for name, path in models.items():
             for ctx in configs(name, args.quick):
                 measured = measure_buffers(path, ctx)
                 est = estimated_components(path, ctx, isa)

@@ -111,6 +111,34 @@ def test_ffn_peak_wins_for_wide_ffn_small_vocab():
     assert layer_peak(spec, c, 0) == (3 * 8192 + 4 * 256) * 512 * 4 + 512 * 512 * 2
 
 
+def _moe_spec(n_expert: int, used: int, n_ff_exp: int, n_ff_shexp: int = 0, dense_ff: int = 2048) -> ModelSpec:
+    """The qwen3moe-gguf tiny model's shape: 2 layers of n_embd 256; layer 1 is dense (no expert tensors)."""
+    h = 256
+    tensors = [WeightTensor("blk.0.ffn_down_exps.weight", T.F16, (n_ff_exp, h, n_expert)),
+               WeightTensor("blk.0.ffn_up_exps.weight", T.F16, (h, n_ff_exp, n_expert)),
+               WeightTensor("blk.1.ffn_down.weight", T.F16, (dense_ff, h))]
+    if n_ff_shexp:
+        tensors.append(WeightTensor("blk.0.ffn_down_shexp.weight", T.F16, (n_ff_shexp, h)))
+    return ModelSpec(arch="qwen3moe", n_layer=2, n_embd=h, n_vocab=512, n_head=[4, 4], n_head_kv=[2, 2],
+                     head_dim_k=[64, 64], head_dim_v=[64, 64], n_ff=[dense_ff, dense_ff], tensors=tensors,
+                     n_expert=n_expert, n_expert_used=used)
+
+
+def test_moe_ffn_peak_from_the_experts_width():
+    c = ContextParams(n_ctx=512, flash_attn=True)
+    mask = 512 * 512 * 2
+    spec = _moe_spec(8, 2, 512)
+    assert spec.expert_widths() == [(512, 0), (0, 0)]
+    # routed: up, gate and product [512, 2, T] each + 4 x 256; not feed_forward_length (2048), not n_expert
+    # (llama.cpp logs 8.51 MiB for the qwen3moe-gguf model; the old n_ff * used + n_expert gave 27.05 MiB)
+    assert layer_peak(spec, c, 0) == (3 * 512 * 2 + 4 * 256) * 512 * 4 + mask == int(8.5 * MiB)
+    assert layer_peak(_moe_spec(32, 2, 512), c, 0) == layer_peak(spec, c, 0)
+    assert layer_peak(spec, c, 1) == (3 * 2048 + 4 * 256) * 512 * 4 + mask  # the dense layer
+    # a shared expert wider than the routed ones: a dense FFN of 4096 beside one more [n_embd, T]
+    # (llama.cpp logs 27.04 MiB for the Qwen2-MoE variant)
+    assert layer_peak(_moe_spec(8, 2, 512, 4096), c, 0) == (3 * 4096 + 5 * 256) * 512 * 4 + mask
+
+
 def test_iswa_keeps_two_masks():
     spec = gemma3_like()
     c = ContextParams(n_ctx=4096, swa_full=False)

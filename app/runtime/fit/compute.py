@@ -13,9 +13,11 @@ largest set of tensors alive at one time. For a decoder-only transformer three m
 * the output layer: logits ``[n_vocab, T]`` f32 + up to three ``[n_embd, T]`` f32 tensors (normed hidden state,
   its input, allocator slack). Masks are dead by then.
 
-The FFN (gate, up and their SwiGLU product: ``3 n_ff + 4 n_embd`` floats per token, plus the live masks) wins
-for models with a small vocabulary and a wide FFN. iSWA models keep two masks alive, one per cache. Measured on SmolLM2 these peaks land
-within about 1 % of llama.cpp's CPU compute buffer (see bench/fit_accuracy.py).
+The FFN (gate, up and their SwiGLU product: ``3 n_ff + 4 n_embd`` floats per token, plus the live masks; for
+mixtures of experts ``n_ff`` is the expert width times ``n_expert_used``, see :func:`ffn_streams`) wins for
+models with a small vocabulary and a wide FFN. iSWA models keep two masks alive, one per cache. Measured on
+SmolLM2 and tiny MoE models these peaks land within about 1 % of llama.cpp's CPU compute buffer (see
+bench/fit_accuracy.py).
 
 On a GPU the same graph is split by where the layers live: each device's buffer is the largest peak of the
 layers it runs (the output peak belongs to the device of the output layer); the CPU side of a fully offloaded
@@ -64,11 +66,25 @@ def layer_peak(spec: ModelSpec, ctx: ContextParams, il: int, *, cells: list[int]
         attn = masks + streams + n_head * dv * t * F32
     else:
         attn = masks + streams + n_kv * t * n_head * F32
-    n_ff = spec.n_ff[il]
-    if spec.n_expert_used:
-        n_ff = n_ff * spec.n_expert_used + spec.n_expert
-    ffn = masks + (4 * spec.n_embd + 3 * n_ff) * t * F32
-    return max(attn, ffn)
+    return max(attn, masks + ffn_streams(spec, il) * t * F32)
+
+
+def ffn_streams(spec: ModelSpec, il: int) -> int:
+    """f32 values per token alive at the FFN peak of layer ``il`` (masks not included).
+
+    Dense: gate, up and their SwiGLU product (``3 n_ff``) beside the residual stream and its normed copy, plus
+    allocator slack (``4 n_embd``). MoE (``build_moe_ffn``): the routed experts' up, gate and product are
+    ``[n_ff_exp, n_expert_used, T]`` each (``mul_mat_id``), so ``3 n_ff_exp n_expert_used``; the router's
+    ``[n_expert, T]`` logits/probabilities are freed before them and do not count (measured: the buffer does not
+    grow with ``n_expert``). A shared expert runs afterwards as a dense FFN of ``n_ff_shexp`` while the routed
+    output (one more ``[n_embd, T]``) waits to be added.
+    """
+    n_embd = spec.n_embd
+    n_ff_exp, n_ff_shexp = spec.expert_widths()[il]
+    if not (n_ff_exp and spec.n_expert_used):
+        return 4 * n_embd + 3 * spec.n_ff[il]
+    routed = 4 * n_embd + 3 * n_ff_exp * spec.n_expert_used
+    return max(routed, 5 * n_embd + 3 * n_ff_shexp) if n_ff_shexp else routed
 
 
 def output_peak(spec: ModelSpec, ctx: ContextParams) -> int:

@@ -101,6 +101,28 @@ class ModelSpec:
         """Sum of all tensor sizes."""
         return sum(t.nbytes for t in self.tensors)
 
+    def expert_widths(self) -> list[tuple[int, int]]:
+        """Per layer ``(n_ff_exp, n_ff_shexp)``: the FFN width of one routed expert and of the shared expert(s),
+        read from the shapes of ``ffn_down_exps`` (ggml ``[n_ff_exp, n_embd, n_expert]``) and ``ffn_down_shexp``;
+        ``(0, 0)`` for a dense layer (e.g. the leading dense layers of DeepSeek-style models).
+
+        The shapes rather than the ``expert_feed_forward_length`` keys: they hold for every architecture and
+        for layers that differ, and ``feed_forward_length`` of a MoE model is often the width of a dense FFN.
+        """
+        key = ("expert-widths", id(self.tensors), len(self.tensors))
+        if key not in self.cache:
+            widths = [[0, 0] for _ in range(self.n_layer)]
+            for t in self.tensors:
+                il = t.layer
+                if il is None or il >= self.n_layer or len(t.shape) < 2:
+                    continue
+                if t.name.endswith(".ffn_down_exps.weight"):
+                    widths[il][0] = t.shape[0]
+                elif t.name.endswith(".ffn_down_shexp.weight"):
+                    widths[il][1] = t.shape[0]
+            self.cache[key] = [(e, s) for e, s in widths]
+        return self.cache[key]
+
     def tied_output(self) -> bool:
         """True when there is no ``output.weight`` and llama.cpp reuses ``token_embd`` as the output matrix."""
         names = {t.name for t in self.tensors}
