@@ -189,13 +189,13 @@ class Architecture:
             writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
             writer.add_rope_scaling_factor(float(factor))
             writer.add_rope_scaling_orig_ctx_len(int(rope["original_max_position_embeddings"]))
-            for key, add in (("extrapolation_factor", writer.add_rope_scaling_yarn_ext_factor),
-                             ("beta_fast", writer.add_rope_scaling_yarn_beta_fast),
-                             ("beta_slow", writer.add_rope_scaling_yarn_beta_slow)):
-                if rope.get(key) is not None:
-                    add(float(rope[key]))
-            if (attn := rope.get("attention_factor", rope.get("attn_factor"))) is not None:
-                writer.add_rope_scaling_yarn_attn_factor(float(attn))
+            attn = rope.get("attention_factor", rope.get("attn_factor"))
+            for value, add in ((rope.get("extrapolation_factor"), writer.add_rope_scaling_yarn_ext_factor),
+                               (attn, writer.add_rope_scaling_yarn_attn_factor),
+                               (rope.get("beta_fast"), writer.add_rope_scaling_yarn_beta_fast),
+                               (rope.get("beta_slow"), writer.add_rope_scaling_yarn_beta_slow)):
+                if value is not None:  # llama.cpp's converter's order
+                    add(float(value))
         elif rope_type in ("su", "longrope"):
             writer.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
         if rope.get("rope_theta") is not None:

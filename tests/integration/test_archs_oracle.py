@@ -1,4 +1,4 @@
-"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3: our F32 and BF16 GGUFs equal what llama.cpp's own converter writes.
+"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3: our F32 and BF16 GGUFs equal what llama.cpp's own converter writes.
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
@@ -94,10 +94,13 @@ def _same_quantized_file(ours: Path, ref: Path) -> None:
     assert ours.read_bytes() == ref.read_bytes()
 
 
-@pytest.mark.parametrize("mix", ["Q4_K_M", "Q2_K", "Q6_K"])
-@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral"])
-def test_moe_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
-    """Expert tensors (3-D ffn_*_exps) and routers get llama.cpp's types and bytes in each mix."""
+QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral") for mix in ("Q4_K_M", "Q2_K", "Q6_K")] + [
+    ("mistral3", "Q4_K_M")]
+
+
+@pytest.mark.parametrize(("arch", "mix"), QUANTIZED)
+def test_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
+    """Expert tensors (3-D ffn_*_exps), routers and every other tensor get llama.cpp's types and bytes."""
     from converter.quantize import quantize_gguf
     from tests.fixtures.llama import quantize_with_llama_cpp
 

@@ -1,0 +1,51 @@
+"""Mistral 3 and LFM2: registry, what a multimodal checkpoint leaves out, and the config errors they can meet.
+
+Byte-equality with llama.cpp's converter is tests/integration/test_archs_oracle.py; these check what digests
+cannot explain: that the vision tower is dropped rather than misnamed, and that configs Kompakt cannot convert
+fail with one line naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import pytest
+
+from converter.archs import get_architecture, supported_architectures
+from converter.errors import CheckpointError, UnsupportedArchitectureError
+from converter.hf.checkpoint import open_checkpoint
+from tests.fixtures.oracle_models import make_oracle_checkpoint
+
+_TEXT = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64, "vocab_size": 128}
+
+
+@pytest.mark.parametrize("hf_name, gguf_name", [
+    ("Mistral3ForConditionalGeneration", "mistral3"), ("Ministral3ForCausalLM", "mistral3"),
+    ("MistralForCausalLM", "llama")])
+def test_registry_maps_new_architectures(hf_name, gguf_name):
+    assert hf_name in supported_architectures()
+    assert get_architecture({"architectures": [hf_name], **_TEXT}).name == gguf_name
+
+
+def test_mistral3_reads_text_config_and_drops_the_vision_tower(tmp_path, smollm2_hf):
+    model = make_oracle_checkpoint("mistral3_small", tmp_path / "m", smollm2_dir=smollm2_hf)
+    arch = get_architecture(json.loads((model / "config.json").read_text()), path=model)
+    ckpt = open_checkpoint(model)
+    assert any("vision_tower" in name for name in ckpt) and any("projector" in name for name in ckpt)
+    plan = {t.name: t.sources for t in arch.tensor_plan(ckpt)}
+    assert plan["output.weight"] == ("language_model.lm_head.weight",)
+    assert plan["blk.1.attn_q.weight"] == ("language_model.model.layers.1.self_attn.q_proj.weight",)
+    assert not any("vision" in src or "projector" in src for srcs in plan.values() for src in srcs)
+    assert arch.block_count == 2 and arch.head_dim == 64
+
+
+def test_mistral4_and_ministral3_without_yarn_are_one_line_errors():
+    config = {"architectures": ["Mistral3ForConditionalGeneration"], "text_config": {**_TEXT,
+                                                                                    "model_type": "mistral4"}}
+    with pytest.raises(UnsupportedArchitectureError, match="mistral4") as err:
+        get_architecture(config)
+    assert "\n" not in str(err.value)
+    config["text_config"] = {**_TEXT, "model_type": "ministral3", "rope_parameters": {"rope_theta": 1e6}}
+    with pytest.raises(CheckpointError, match="ministral3 needs yarn rope_parameters"):
+        get_architecture(config).write_metadata(gguf.GGUFWriter(None, "mistral3"))
