@@ -35,7 +35,7 @@ IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attentio
 
 #: GGUF tensor kinds llama.cpp's converter always keeps in float32 (besides 1-D tensors and norms).
 F32_TENSORS = (gguf.MODEL_TENSOR.FFN_GATE_INP, gguf.MODEL_TENSOR.FFN_GATE_INP_SHEXP, gguf.MODEL_TENSOR.POS_EMBD,
-               gguf.MODEL_TENSOR.TOKEN_TYPES)
+               gguf.MODEL_TENSOR.TOKEN_TYPES, gguf.MODEL_TENSOR.SSM_CONV1D, gguf.MODEL_TENSOR.SHORTCONV_CONV)
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,11 @@ class Architecture:
         return int(self.hparam("num_key_value_heads", "n_kv_heads", default=self.n_head))
 
     @property
+    def head_count_kv_metadata(self) -> int | list[int]:
+        """The ``attention.head_count_kv`` value: one count, or (hybrids) one per layer, 0 where no attention."""
+        return self.n_head_kv
+
+    @property
     def embedding_length(self) -> int:
         return int(self.hparam("hidden_size", "n_embd", "dim"))
 
@@ -135,7 +140,7 @@ class Architecture:
             writer.add_feed_forward_length(int(n_ff))
         writer.add_head_count(self.n_head)
         if self.hparam("num_key_value_heads", "n_kv_heads", default=None) is not None:
-            writer.add_head_count_kv(self.n_head_kv)
+            writer.add_head_count_kv(self.head_count_kv_metadata)
         if self.config.get("is_causal") is False:
             writer.add_causal_attention(False)
         self.write_rope_metadata(writer)

@@ -1,11 +1,12 @@
-"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3: our F32 and BF16 GGUFs equal what llama.cpp's own converter writes.
+"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2: our F32 and BF16 GGUFs equal what llama.cpp's own
+converter writes.
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
 (tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, every metadata
 key the same type and value, and so the whole file is the same, byte for byte. Then llama.cpp loads each of our
-files and decodes a few tokens, and the mixtures of experts quantize (from our F32, or in one pass from the
-checkpoint) to the same file, byte for byte, as ``llama_model_quantize`` makes.
+files and decodes a few tokens, and the mixtures of experts and the newer dense and hybrid models quantize (from
+our F32, or in one pass from the checkpoint) to the same file, byte for byte, as ``llama_model_quantize`` makes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _same_quantized_file(ours: Path, ref: Path) -> None:
 
 
 QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral") for mix in ("Q4_K_M", "Q2_K", "Q6_K")] + [
-    ("mistral3", "Q4_K_M")]
+    ("mistral3", "Q4_K_M"), ("lfm2", "Q4_K_M"), ("lfm2", "Q2_K"), ("lfm2", "Q6_K")]
 
 
 @pytest.mark.parametrize(("arch", "mix"), QUANTIZED)

@@ -22,10 +22,26 @@ _TEXT = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64, "v
 
 @pytest.mark.parametrize("hf_name, gguf_name", [
     ("Mistral3ForConditionalGeneration", "mistral3"), ("Ministral3ForCausalLM", "mistral3"),
-    ("MistralForCausalLM", "llama")])
+    ("MistralForCausalLM", "llama"), ("Lfm2ForCausalLM", "lfm2"), ("LFM2ForCausalLM", "lfm2")])
 def test_registry_maps_new_architectures(hf_name, gguf_name):
     assert hf_name in supported_architectures()
     assert get_architecture({"architectures": [hf_name], **_TEXT}).name == gguf_name
+
+
+def test_lfm2_feed_forward_length_of_the_released_1_2b():
+    """LiquidAI's LFM2-1.2B GGUF (made by llama.cpp's converter) has lfm2.feed_forward_length 8192 for
+    block_ff_dim 12288, and head_count_kv 0 on its convolution layers."""
+    config = {"architectures": ["Lfm2ForCausalLM"], "num_hidden_layers": 3, "num_attention_heads": 32,
+              "num_key_value_heads": 8, "hidden_size": 2048, "vocab_size": 65536, "intermediate_size": 12288,
+              "block_ff_dim": 12288, "block_auto_adjust_ff_dim": True, "block_ffn_dim_multiplier": 1.0,
+              "block_multiple_of": 256, "norm_eps": 1e-5, "conv_L_cache": 3,
+              "layer_types": ["conv", "conv", "full_attention"]}
+    writer = gguf.GGUFWriter(None, "lfm2")
+    get_architecture(config).write_metadata(writer)
+    meta = {key: value.value for key, value in writer.kv_data[0].items()}
+    assert meta["lfm2.feed_forward_length"] == 8192
+    assert list(meta["lfm2.attention.head_count_kv"]) == [0, 0, 8]
+    assert meta["lfm2.shortconv.l_cache"] == 3
 
 
 def test_mistral3_reads_text_config_and_drops_the_vision_tower(tmp_path, smollm2_hf):
