@@ -15,6 +15,7 @@ from .gemma import Gemma
 from .gemma2 import Gemma2
 from .gemma3 import Gemma3
 from .lfm2 import Lfm2
+from .lfm2moe import Lfm2Moe
 from .llama import Llama
 from .mistral3 import Mistral3
 from .mixtral import Mixtral
@@ -27,7 +28,7 @@ from .smollm3 import SmolLM3
 
 #: Architecture classes; their ``hf_architectures`` names are registered below.
 ARCHITECTURES: list[type[Architecture]] = [Llama, Qwen2, Qwen3, Gemma, Gemma2, Gemma3, Phi3, Qwen3Moe, Mixtral,
-                                           SmolLM3, Olmo2, Mistral3, Lfm2]
+                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe]
 
 #: Extra HF names handled by an existing class: alias -> a name listed in some class's ``hf_architectures``.
 ALIASES: dict[str, str] = {

@@ -75,6 +75,16 @@ class ExpertStacking(Architecture):
                              sum(info.nbytes for info in infos))
 
 
+class W123Experts(ExpertStacking):
+    """Experts named ``...experts.<x>.w1/w2/w3`` (gate, down, up; Mixtral, LFM2-MoE), stacked in that order and
+    mapped through the name ``layers.<bid>.feed_forward.experts.w1`` llama.cpp's converter gives the stack."""
+
+    expert_parts = ("w1", "w2", "w3")
+
+    def stacked_hf_name(self, bid: int, part: str) -> str:
+        return f"layers.{bid}.feed_forward.experts.{part}.weight"
+
+
 def _stack(loaders: list[Callable[[], np.ndarray]]) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         return np.stack([load_one() for load_one in loaders])

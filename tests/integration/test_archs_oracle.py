@@ -1,4 +1,4 @@
-"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2: our F32 and BF16 GGUFs equal what llama.cpp's own
+"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2, LFM2-MoE: our F32 and BF16 GGUFs equal what llama.cpp's own
 converter writes.
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
@@ -95,8 +95,9 @@ def _same_quantized_file(ours: Path, ref: Path) -> None:
     assert ours.read_bytes() == ref.read_bytes()
 
 
-QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral") for mix in ("Q4_K_M", "Q2_K", "Q6_K")] + [
-    ("mistral3", "Q4_K_M"), ("lfm2", "Q4_K_M"), ("lfm2", "Q2_K"), ("lfm2", "Q6_K")]
+#: Experts, routers and convolution kernels in three mixes; the dense Mistral 3 in Q4_K_M.
+QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral", "lfm2", "lfm2moe") for mix in ("Q4_K_M", "Q2_K", "Q6_K")
+             ] + [("mistral3", "Q4_K_M")]
 
 
 @pytest.mark.parametrize(("arch", "mix"), QUANTIZED)

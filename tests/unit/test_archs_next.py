@@ -1,4 +1,4 @@
-"""Mistral 3 and LFM2: registry, what a multimodal checkpoint leaves out, and the config errors they can meet.
+"""Mistral 3, LFM2 and LFM2-MoE: registry, what a multimodal checkpoint leaves out, and the config errors they can meet.
 
 Byte-equality with llama.cpp's converter is tests/integration/test_archs_oracle.py; these check what digests
 cannot explain: that the vision tower is dropped rather than misnamed, and that configs Kompakt cannot convert
@@ -22,7 +22,8 @@ _TEXT = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64, "v
 
 @pytest.mark.parametrize("hf_name, gguf_name", [
     ("Mistral3ForConditionalGeneration", "mistral3"), ("Ministral3ForCausalLM", "mistral3"),
-    ("MistralForCausalLM", "llama"), ("Lfm2ForCausalLM", "lfm2"), ("LFM2ForCausalLM", "lfm2")])
+    ("MistralForCausalLM", "llama"), ("Lfm2ForCausalLM", "lfm2"), ("LFM2ForCausalLM", "lfm2"),
+    ("Lfm2MoeForCausalLM", "lfm2moe")])
 def test_registry_maps_new_architectures(hf_name, gguf_name):
     assert hf_name in supported_architectures()
     assert get_architecture({"architectures": [hf_name], **_TEXT}).name == gguf_name
