@@ -24,11 +24,12 @@ from .phi3 import Phi3
 from .qwen2 import Qwen2
 from .qwen3 import Qwen3
 from .qwen3moe import Qwen3Moe
+from .qwen35 import Qwen35
 from .smollm3 import SmolLM3
 
 #: Architecture classes; their ``hf_architectures`` names are registered below.
 ARCHITECTURES: list[type[Architecture]] = [Llama, Qwen2, Qwen3, Gemma, Gemma2, Gemma3, Phi3, Qwen3Moe, Mixtral,
-                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe]
+                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe, Qwen35]
 
 #: Extra HF names handled by an existing class: alias -> a name listed in some class's ``hf_architectures``.
 ALIASES: dict[str, str] = {

@@ -203,6 +203,8 @@ class Architecture:
                     add(float(value))
         elif rope_type in ("su", "longrope"):
             writer.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
+        if (sections := rope.get("mrope_section")) is not None:  # multimodal RoPE: [time, height, width, extra]
+            writer.add_rope_dimension_sections(([int(n) for n in sections] + [0, 0, 0, 0])[:4])
         if rope.get("rope_theta") is not None:
             writer.add_rope_freq_base(float(rope["rope_theta"]))
 

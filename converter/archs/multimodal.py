@@ -15,7 +15,7 @@ from .base import Architecture
 
 #: Name fragments of tensors that belong to the vision/audio side (llama.cpp's TextModel.filter_tensors).
 NON_TEXT_MARKERS = ("vision_tower.", "vision_model.", "multi_modal_projector.", "audio_tower.", "embed_vision.",
-                    "embed_audio.")
+                    "embed_audio.", "visual.")
 
 
 class TextOfMultimodal(Architecture):

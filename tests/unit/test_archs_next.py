@@ -1,4 +1,5 @@
-"""Mistral 3, LFM2 and LFM2-MoE: registry, what a multimodal checkpoint leaves out, and the config errors they can meet.
+"""Mistral 3, LFM2, LFM2-MoE and Qwen3.5: registry, what a multimodal checkpoint leaves out, where the MTP
+block goes, and the config errors they can meet.
 
 Byte-equality with llama.cpp's converter is tests/integration/test_archs_oracle.py; these check what digests
 cannot explain: that the vision tower is dropped rather than misnamed, and that configs Kompakt cannot convert
@@ -23,7 +24,8 @@ _TEXT = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64, "v
 @pytest.mark.parametrize("hf_name, gguf_name", [
     ("Mistral3ForConditionalGeneration", "mistral3"), ("Ministral3ForCausalLM", "mistral3"),
     ("MistralForCausalLM", "llama"), ("Lfm2ForCausalLM", "lfm2"), ("LFM2ForCausalLM", "lfm2"),
-    ("Lfm2MoeForCausalLM", "lfm2moe")])
+    ("Lfm2MoeForCausalLM", "lfm2moe"), ("Qwen3_5ForCausalLM", "qwen35"),
+    ("Qwen3_5ForConditionalGeneration", "qwen35")])
 def test_registry_maps_new_architectures(hf_name, gguf_name):
     assert hf_name in supported_architectures()
     assert get_architecture({"architectures": [hf_name], **_TEXT}).name == gguf_name
@@ -66,3 +68,16 @@ def test_mistral4_and_ministral3_without_yarn_are_one_line_errors():
     config["text_config"] = {**_TEXT, "model_type": "ministral3", "rope_parameters": {"rope_theta": 1e6}}
     with pytest.raises(CheckpointError, match="ministral3 needs yarn rope_parameters"):
         get_architecture(config).write_metadata(gguf.GGUFWriter(None, "mistral3"))
+
+
+def test_qwen35_mtp_block_follows_the_decoder_layers(tmp_path, smollm2_hf):
+    model = make_oracle_checkpoint("qwen35", tmp_path / "q", smollm2_dir=smollm2_hf)
+    arch = get_architecture(json.loads((model / "config.json").read_text()), path=model)
+    plan = {t.name: t for t in arch.tensor_plan(open_checkpoint(model))}
+    assert arch.block_count == 3
+    assert plan["blk.2.nextn.eh_proj.weight"].sources == ("mtp.fc.weight",)
+    assert plan["blk.2.nextn.enorm.weight"].sources == ("mtp.pre_fc_norm_embedding.weight",)
+    assert plan["blk.2.attn_q.weight"].sources == ("mtp.layers.0.self_attn.q_proj.weight",)
+    assert plan["blk.0.ssm_dt.bias"].sources == ("model.language_model.layers.0.linear_attn.dt_bias",)
+    assert plan["blk.0.ssm_conv1d.weight"].shape == (512, 4)
+    assert not any("visual" in src for t in plan.values() for src in t.sources)
