@@ -25,11 +25,13 @@ from .qwen2 import Qwen2
 from .qwen3 import Qwen3
 from .qwen3moe import Qwen3Moe
 from .qwen35 import Qwen35
+from .qwen35moe import Qwen35Moe
 from .smollm3 import SmolLM3
 
 #: Architecture classes; their ``hf_architectures`` names are registered below.
 ARCHITECTURES: list[type[Architecture]] = [Llama, Qwen2, Qwen3, Gemma, Gemma2, Gemma3, Phi3, Qwen3Moe, Mixtral,
-                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe, Qwen35]
+                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe, Qwen35,
+                                           Qwen35Moe]
 
 #: Extra HF names handled by an existing class: alias -> a name listed in some class's ``hf_architectures``.
 ALIASES: dict[str, str] = {

@@ -36,6 +36,10 @@ class ExpertStacking(Architecture):
         """The checkpoint-style name the stacked tensor is mapped from (override per family)."""
         raise NotImplementedError
 
+    def expert_key(self, hf_name: str) -> str:
+        """The name :attr:`expert_pattern` is matched against (a family that renames layers overrides this)."""
+        return hf_name
+
     def tensor_plan(self, checkpoint: Checkpoint) -> Iterator[PlannedTensor]:
         yield from self.extra_tensors(checkpoint)
         pending: dict[int, dict[tuple[int, str], str]] = {}
@@ -43,7 +47,7 @@ class ExpertStacking(Architecture):
         for hf_name in checkpoint:
             if self.skip(hf_name):
                 continue
-            match = self.expert_pattern.fullmatch(hf_name)
+            match = self.expert_pattern.fullmatch(self.expert_key(hf_name))
             if match is None:
                 yield from self.plan_tensors(checkpoint, hf_name)
                 continue

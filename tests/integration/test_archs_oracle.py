@@ -1,5 +1,5 @@
-"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2, LFM2-MoE, Qwen3.5: our F32 and BF16 GGUFs equal what
-llama.cpp's own converter writes.
+"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2, LFM2-MoE, Qwen3.5 (dense, MoE): our F32 and BF16
+GGUFs equal what llama.cpp's own converter writes.
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
@@ -96,7 +96,7 @@ def _same_quantized_file(ours: Path, ref: Path) -> None:
 
 
 #: Experts, routers, convolution kernels and DeltaNet tensors in three mixes; the dense Mistral 3 in Q4_K_M.
-QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral", "lfm2", "lfm2moe", "qwen35")
+QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral", "lfm2", "lfm2moe", "qwen35", "qwen35moe")
              for mix in ("Q4_K_M", "Q2_K", "Q6_K")] + [("mistral3", "Q4_K_M")]
 
 

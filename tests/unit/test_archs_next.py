@@ -1,5 +1,5 @@
-"""Mistral 3, LFM2, LFM2-MoE and Qwen3.5: registry, what a multimodal checkpoint leaves out, where the MTP
-block goes, and the config errors they can meet.
+"""Mistral 3, LFM2, LFM2-MoE and Qwen3.5 (dense and MoE): registry, what a multimodal checkpoint leaves out,
+where the MTP block goes, and the config errors they can meet.
 
 Byte-equality with llama.cpp's converter is tests/integration/test_archs_oracle.py; these check what digests
 cannot explain: that the vision tower is dropped rather than misnamed, and that configs Kompakt cannot convert
@@ -25,7 +25,8 @@ _TEXT = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 64, "v
     ("Mistral3ForConditionalGeneration", "mistral3"), ("Ministral3ForCausalLM", "mistral3"),
     ("MistralForCausalLM", "llama"), ("Lfm2ForCausalLM", "lfm2"), ("LFM2ForCausalLM", "lfm2"),
     ("Lfm2MoeForCausalLM", "lfm2moe"), ("Qwen3_5ForCausalLM", "qwen35"),
-    ("Qwen3_5ForConditionalGeneration", "qwen35")])
+    ("Qwen3_5ForConditionalGeneration", "qwen35"), ("Qwen3_5MoeForCausalLM", "qwen35moe"),
+    ("Qwen3_5MoeForConditionalGeneration", "qwen35moe")])
 def test_registry_maps_new_architectures(hf_name, gguf_name):
     assert hf_name in supported_architectures()
     assert get_architecture({"architectures": [hf_name], **_TEXT}).name == gguf_name
