@@ -112,10 +112,11 @@ def test_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
     _same_quantized_file(ours, tmp_path / "ref.gguf")
 
 
-def test_one_pass_moe_convert_equals_llama_quantize(checkpoints, converted, tmp_path):
+@pytest.mark.parametrize("arch", ["qwen3moe", "lfm2", "qwen35moe"])
+def test_one_pass_convert_equals_llama_quantize(arch, checkpoints, converted, tmp_path):
     from converter.convert import convert
     from tests.fixtures.llama import quantize_with_llama_cpp
 
-    quantize_with_llama_cpp(converted("qwen3moe", "f32"), tmp_path / "ref.gguf", "Q4_K_M", threads=2)
-    ours = convert(checkpoints["qwen3moe"], tmp_path / "ours.gguf", "q4_k_m").path
+    quantize_with_llama_cpp(converted(arch, "f32"), tmp_path / "ref.gguf", "Q4_K_M", threads=2)
+    ours = convert(checkpoints[arch], tmp_path / "ours.gguf", "q4_k_m").path
     _same_quantized_file(ours, tmp_path / "ref.gguf")
