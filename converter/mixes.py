@@ -71,7 +71,7 @@ class MixModelParams:
             if value is None:
                 return default
             if isinstance(value, (list, tuple, np.ndarray)):  # per-layer arrays: llama.cpp's rules look at layer 0
-                return int(value[0]) if value else default
+                return int(value[0]) if len(value) else default
             return int(value)  # type: ignore[arg-type]
 
         n_layer = first_int("block_count", None)

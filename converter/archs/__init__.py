@@ -14,18 +14,24 @@ from .base import Architecture, PlannedTensor
 from .gemma import Gemma
 from .gemma2 import Gemma2
 from .gemma3 import Gemma3
+from .lfm2 import Lfm2
+from .lfm2moe import Lfm2Moe
 from .llama import Llama
+from .mistral3 import Mistral3
 from .mixtral import Mixtral
 from .olmo2 import Olmo2
 from .phi3 import Phi3
 from .qwen2 import Qwen2
 from .qwen3 import Qwen3
 from .qwen3moe import Qwen3Moe
+from .qwen35 import Qwen35
+from .qwen35moe import Qwen35Moe
 from .smollm3 import SmolLM3
 
 #: Architecture classes; their ``hf_architectures`` names are registered below.
 ARCHITECTURES: list[type[Architecture]] = [Llama, Qwen2, Qwen3, Gemma, Gemma2, Gemma3, Phi3, Qwen3Moe, Mixtral,
-                                           SmolLM3, Olmo2]
+                                           SmolLM3, Olmo2, Mistral3, Lfm2, Lfm2Moe, Qwen35,
+                                           Qwen35Moe]
 
 #: Extra HF names handled by an existing class: alias -> a name listed in some class's ``hf_architectures``.
 ALIASES: dict[str, str] = {

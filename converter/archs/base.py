@@ -35,7 +35,7 @@ IGNORED_SUFFIXES = (".rotary_emb.inv_freq", ".attention.masked_bias", ".attentio
 
 #: GGUF tensor kinds llama.cpp's converter always keeps in float32 (besides 1-D tensors and norms).
 F32_TENSORS = (gguf.MODEL_TENSOR.FFN_GATE_INP, gguf.MODEL_TENSOR.FFN_GATE_INP_SHEXP, gguf.MODEL_TENSOR.POS_EMBD,
-               gguf.MODEL_TENSOR.TOKEN_TYPES)
+               gguf.MODEL_TENSOR.TOKEN_TYPES, gguf.MODEL_TENSOR.SSM_CONV1D, gguf.MODEL_TENSOR.SHORTCONV_CONV)
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,11 @@ class Architecture:
         return int(self.hparam("num_key_value_heads", "n_kv_heads", default=self.n_head))
 
     @property
+    def head_count_kv_metadata(self) -> int | list[int]:
+        """The ``attention.head_count_kv`` value: one count, or (hybrids) one per layer, 0 where no attention."""
+        return self.n_head_kv
+
+    @property
     def embedding_length(self) -> int:
         return int(self.hparam("hidden_size", "n_embd", "dim"))
 
@@ -135,7 +140,7 @@ class Architecture:
             writer.add_feed_forward_length(int(n_ff))
         writer.add_head_count(self.n_head)
         if self.hparam("num_key_value_heads", "n_kv_heads", default=None) is not None:
-            writer.add_head_count_kv(self.n_head_kv)
+            writer.add_head_count_kv(self.head_count_kv_metadata)
         if self.config.get("is_causal") is False:
             writer.add_causal_attention(False)
         self.write_rope_metadata(writer)
@@ -189,15 +194,17 @@ class Architecture:
             writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
             writer.add_rope_scaling_factor(float(factor))
             writer.add_rope_scaling_orig_ctx_len(int(rope["original_max_position_embeddings"]))
-            for key, add in (("extrapolation_factor", writer.add_rope_scaling_yarn_ext_factor),
-                             ("beta_fast", writer.add_rope_scaling_yarn_beta_fast),
-                             ("beta_slow", writer.add_rope_scaling_yarn_beta_slow)):
-                if rope.get(key) is not None:
-                    add(float(rope[key]))
-            if (attn := rope.get("attention_factor", rope.get("attn_factor"))) is not None:
-                writer.add_rope_scaling_yarn_attn_factor(float(attn))
+            attn = rope.get("attention_factor", rope.get("attn_factor"))
+            for value, add in ((rope.get("extrapolation_factor"), writer.add_rope_scaling_yarn_ext_factor),
+                               (attn, writer.add_rope_scaling_yarn_attn_factor),
+                               (rope.get("beta_fast"), writer.add_rope_scaling_yarn_beta_fast),
+                               (rope.get("beta_slow"), writer.add_rope_scaling_yarn_beta_slow)):
+                if value is not None:  # llama.cpp's converter's order
+                    add(float(value))
         elif rope_type in ("su", "longrope"):
             writer.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
+        if (sections := rope.get("mrope_section")) is not None:  # multimodal RoPE: [time, height, width, extra]
+            writer.add_rope_dimension_sections(([int(n) for n in sections] + [0, 0, 0, 0])[:4])
         if rope.get("rope_theta") is not None:
             writer.add_rope_freq_base(float(rope["rope_theta"]))
 

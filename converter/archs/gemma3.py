@@ -7,7 +7,8 @@ per layer), and two RoPE bases: ``rope_theta`` (1e6, global layers, with the lin
 models) and ``rope_local_base_freq`` (1e4, local layers, never scaled).
 
 The multimodal checkpoints keep the text settings under ``text_config`` (with many keys left to their defaults)
-and prefix the language-model tensors with ``language_model.``; the vision tower and projector are not converted.
+and prefix the language-model tensors with ``language_model.``; the vision tower and projector are not converted
+(:class:`TextOfMultimodal`).
 Their embedding has more rows (262208) than the tokenizer has pieces (262144); as llama.cpp's converter does,
 the embedding (and an untied output projection) is cut to the vocabulary.
 """
@@ -23,6 +24,7 @@ from ..hf.checkpoint import Checkpoint
 from ..tokenizer.vocab import Vocab
 from .base import PlannedTensor
 from .gemma2 import Gemma2
+from .multimodal import TextOfMultimodal
 
 #: Gemma3TextConfig defaults that multimodal checkpoints leave out of ``text_config``.
 TEXT_DEFAULTS: dict[str, Any] = {
@@ -30,10 +32,9 @@ TEXT_DEFAULTS: dict[str, Any] = {
     "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0, "sliding_window": 4096,
     "query_pre_attn_scalar": 256, "tie_word_embeddings": True,
 }
-_SKIPPED_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.")
 
 
-class Gemma3(Gemma2):
+class Gemma3(TextOfMultimodal, Gemma2):
     """Gemma 3 (270M, 1B text-only; 4B, 12B, 27B language models)."""
 
     gguf_arch = gguf.MODEL_ARCH.GEMMA3
@@ -43,14 +44,7 @@ class Gemma3(Gemma2):
     output_is_embedding = False  # an untied lm_head is a real output projection here
     _n_vocab: Optional[int] = None  # set by adjust_vocab, which the pipeline calls before tensor_plan
     big_model_layers = 62
-
-    def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
-        text = config.get("text_config")
-        merged = {**config, **text} if isinstance(text, dict) else dict(config)
-        for key, value in TEXT_DEFAULTS.items():
-            if merged.get(key) is None:
-                merged[key] = value
-        super().__init__(merged, **kwargs)
+    text_defaults = TEXT_DEFAULTS
 
     @property
     def rope_parameters(self) -> dict[str, Any]:
@@ -92,9 +86,3 @@ class Gemma3(Gemma2):
                               load=lambda load=planned.load: load()[:n_vocab])
             else:
                 yield planned
-
-    def skip(self, hf_name: str) -> bool:
-        return hf_name.startswith(_SKIPPED_PREFIXES) or super().skip(hf_name.replace("language_model.", ""))
-
-    def map_name(self, hf_name: str) -> str:
-        return super().map_name(hf_name.replace("language_model.", ""))

@@ -11,20 +11,16 @@ from __future__ import annotations
 import re
 
 from .llama import Llama
-from .moe import ExpertStacking
+from .moe import W123Experts
 
 
-class Mixtral(ExpertStacking, Llama):
+class Mixtral(W123Experts, Llama):
     """Mixtral sparse mixtures of experts."""
 
     hf_architectures = ("MixtralForCausalLM",)
     expert_pattern = re.compile(r"model\.layers\.(?P<bid>\d+)\.block_sparse_moe\.experts\.(?P<xid>\d+)\."
                                 r"(?P<part>w1|w2|w3)\.weight")
-    expert_parts = ("w1", "w2", "w3")
 
     @property
     def n_experts(self) -> int:
         return int(self.hparam("num_local_experts"))
-
-    def stacked_hf_name(self, bid: int, part: str) -> str:
-        return f"layers.{bid}.feed_forward.experts.{part}.weight"

@@ -36,6 +36,10 @@ class ExpertStacking(Architecture):
         """The checkpoint-style name the stacked tensor is mapped from (override per family)."""
         raise NotImplementedError
 
+    def expert_key(self, hf_name: str) -> str:
+        """The name :attr:`expert_pattern` is matched against (a family that renames layers overrides this)."""
+        return hf_name
+
     def tensor_plan(self, checkpoint: Checkpoint) -> Iterator[PlannedTensor]:
         yield from self.extra_tensors(checkpoint)
         pending: dict[int, dict[tuple[int, str], str]] = {}
@@ -43,7 +47,7 @@ class ExpertStacking(Architecture):
         for hf_name in checkpoint:
             if self.skip(hf_name):
                 continue
-            match = self.expert_pattern.fullmatch(hf_name)
+            match = self.expert_pattern.fullmatch(self.expert_key(hf_name))
             if match is None:
                 yield from self.plan_tensors(checkpoint, hf_name)
                 continue
@@ -73,6 +77,16 @@ class ExpertStacking(Architecture):
         loaders = [self._loader(checkpoint, gguf_name, name) for name in sources]
         return PlannedTensor(gguf_name, (len(sources), *infos[0].shape), _stack(loaders), tuple(sources),
                              sum(info.nbytes for info in infos))
+
+
+class W123Experts(ExpertStacking):
+    """Experts named ``...experts.<x>.w1/w2/w3`` (gate, down, up; Mixtral, LFM2-MoE), stacked in that order and
+    mapped through the name ``layers.<bid>.feed_forward.experts.w1`` llama.cpp's converter gives the stack."""
+
+    expert_parts = ("w1", "w2", "w3")
+
+    def stacked_hf_name(self, bid: int, part: str) -> str:
+        return f"layers.{bid}.feed_forward.experts.{part}.weight"
 
 
 def _stack(loaders: list[Callable[[], np.ndarray]]) -> Callable[[], np.ndarray]:

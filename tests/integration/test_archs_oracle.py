@@ -1,11 +1,12 @@
-"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3: our F32 and BF16 GGUFs equal what llama.cpp's own converter writes.
+"""Qwen3-MoE, Mixtral, SmolLM3, OLMo 2/3, Mistral 3, LFM2, LFM2-MoE, Qwen3.5 (dense, MoE): our F32 and BF16
+GGUFs equal what llama.cpp's own converter writes.
 
 The expected digests (tests/data/oracle/<arch>.json) were produced by ``convert_hf_to_gguf.py`` of the pinned
 llama-cpp-python sdist, run by ``packaging/tools/oracle_convert_digests.py`` on the same tiny checkpoints
 (tests/fixtures/oracle_models.py). Every tensor must have the same name, type, shape and bytes, every metadata
 key the same type and value, and so the whole file is the same, byte for byte. Then llama.cpp loads each of our
-files and decodes a few tokens, and the mixtures of experts quantize (from our F32, or in one pass from the
-checkpoint) to the same file, byte for byte, as ``llama_model_quantize`` makes.
+files and decodes a few tokens, and the mixtures of experts and the newer dense and hybrid models quantize (from
+our F32, or in one pass from the checkpoint) to the same file, byte for byte, as ``llama_model_quantize`` makes.
 """
 
 from __future__ import annotations
@@ -94,10 +95,14 @@ def _same_quantized_file(ours: Path, ref: Path) -> None:
     assert ours.read_bytes() == ref.read_bytes()
 
 
-@pytest.mark.parametrize("mix", ["Q4_K_M", "Q2_K", "Q6_K"])
-@pytest.mark.parametrize("arch", ["qwen3moe", "mixtral"])
-def test_moe_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
-    """Expert tensors (3-D ffn_*_exps) and routers get llama.cpp's types and bytes in each mix."""
+#: Experts, routers, convolution kernels and DeltaNet tensors in three mixes; the dense Mistral 3 in Q4_K_M.
+QUANTIZED = [(arch, mix) for arch in ("qwen3moe", "mixtral", "lfm2", "lfm2moe", "qwen35", "qwen35moe")
+             for mix in ("Q4_K_M", "Q2_K", "Q6_K")] + [("mistral3", "Q4_K_M")]
+
+
+@pytest.mark.parametrize(("arch", "mix"), QUANTIZED)
+def test_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
+    """Expert tensors (3-D ffn_*_exps), routers and every other tensor get llama.cpp's types and bytes."""
     from converter.quantize import quantize_gguf
     from tests.fixtures.llama import quantize_with_llama_cpp
 
@@ -107,10 +112,11 @@ def test_moe_quantization_equals_llama_quantize(arch, mix, converted, tmp_path):
     _same_quantized_file(ours, tmp_path / "ref.gguf")
 
 
-def test_one_pass_moe_convert_equals_llama_quantize(checkpoints, converted, tmp_path):
+@pytest.mark.parametrize("arch", ["qwen3moe", "lfm2", "qwen35moe"])
+def test_one_pass_convert_equals_llama_quantize(arch, checkpoints, converted, tmp_path):
     from converter.convert import convert
     from tests.fixtures.llama import quantize_with_llama_cpp
 
-    quantize_with_llama_cpp(converted("qwen3moe", "f32"), tmp_path / "ref.gguf", "Q4_K_M", threads=2)
-    ours = convert(checkpoints["qwen3moe"], tmp_path / "ours.gguf", "q4_k_m").path
+    quantize_with_llama_cpp(converted(arch, "f32"), tmp_path / "ref.gguf", "Q4_K_M", threads=2)
+    ours = convert(checkpoints[arch], tmp_path / "ours.gguf", "q4_k_m").path
     _same_quantized_file(ours, tmp_path / "ref.gguf")
