@@ -84,7 +84,7 @@ def test_llama_cpp_loads_and_decodes(arch, converted):
         ctx.decode()
         logits = ctx.logits(len(tokens), model.n_vocab)
     assert logits.shape == (len(tokens), model.n_vocab)
-    assert np.isfinite(logits).all() and logits.std() > 0
+    assert np.isfinite(logits).all() and logits.astype(np.float64).std() > 0  # float32 squares can overflow
 
 
 def _same_quantized_file(ours: Path, ref: Path) -> None:
