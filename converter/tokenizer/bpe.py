@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..core.messages import one_line
 from ..errors import TokenizerError
 from .special import read_json_dict, read_special_tokens
 from .vocab import TokenType, Vocab
@@ -49,8 +50,7 @@ def open_tokenizer(tokenizer_json: Path):
     try:
         return Tokenizer.from_file(str(tokenizer_json))
     except Exception as exc:  # the tokenizers library raises a bare Exception on malformed files
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TokenizerError(f"cannot load tokenizer: {first_line}", path=tokenizer_json) from None
+        raise TokenizerError(f"cannot load tokenizer: {one_line(exc)}", path=tokenizer_json) from None
 
 
 def pre_tokenizer_hash(tokenizer) -> str:

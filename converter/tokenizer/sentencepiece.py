@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.messages import one_line
 from ..errors import TokenizerError
 from .bpe import looks_special
 from .special import read_json_dict, read_special_tokens
@@ -50,8 +51,7 @@ def _processor(path: Path):
     try:
         proc.LoadFromSerializedProto(path.read_bytes())
     except (RuntimeError, OSError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TokenizerError(f"not a valid SentencePiece model ({first})", path=path) from None
+        raise TokenizerError(f"not a valid SentencePiece model ({one_line(exc)})", path=path) from None
     if proc.vocab_size() <= 0:
         raise TokenizerError("the SentencePiece model has no pieces", path=path)
     return proc

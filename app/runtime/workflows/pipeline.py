@@ -15,6 +15,7 @@ from typing import Optional
 
 from app.runtime.workflows.gguf_files import convert_checkpoint
 from app.runtime.workflows.quantize import make_imatrix, mix_names, output_paths, output_stem, quantize_file
+from converter.core.messages import one_line
 from converter.core.progress import CancelToken, Progress, ProgressCallback, check, emit
 
 log = logging.getLogger(__name__)
@@ -139,4 +140,4 @@ def _measure(result: PlanResult, base: Path, plan: QuantizePlan, progress, cance
     except Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - the quantized files are still good
-        result.quality_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        result.quality_error = one_line(exc)
